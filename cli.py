@@ -1,0 +1,53 @@
+"""The `seqgan` command: parses arguments and dispatches to library functions.
+
+Every sub-command lives in a small module that exposes `register(subparsers)`; the module's parser sets
+`func(args) -> int`. A `UserError` anywhere becomes one stderr line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from seqgan.errors import UserError
+
+# Modules that each add sub-commands. Imported at parse time, so they must import heavy libraries lazily.
+COMMAND_MODULES = [
+    "seqgan.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="seqgan",
+        description="SeqGAN and the GAN family: train, sample, evaluate, compare.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"seqgan {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"seqgan {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `seqgan sample ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
