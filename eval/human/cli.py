@@ -1,0 +1,274 @@
+"""`seqgan human-eval {create,invite,serve,results,export,import}`: a blind human-or-machine study.
+
+Only argparse is imported here; Flask, waitress and numpy are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seqgan.errors import UserError
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def _create(args: argparse.Namespace) -> int:
+    from .sources import parse_system, real_texts, system_texts
+    from .store import Study, SystemSpec
+
+    if args.per_system < 1:
+        raise UserError("--per-system must be at least 1")
+    if Path(args.study).exists():
+        raise UserError(f"{args.study} already exists; pick another --study path or delete the old one first")
+    specs: list[SystemSpec] = []
+    texts: dict[str, list[str]] = {}
+    for spec in args.system:
+        name, source = parse_system(spec)
+        if name in texts:
+            raise UserError(f"--system {name} is given twice; give each system a different name")
+        texts[name] = system_texts(source, args.per_system, args.seed)
+        specs.append(SystemSpec(name, source))
+    if args.real is not None:
+        if args.real_name in texts:
+            raise UserError(
+                f"--system {args.real_name} clashes with the real texts' name; rename it or pass --real-name"
+            )
+        first = specs[0].source if Path(specs[0].source).is_dir() else None
+        texts[args.real_name] = real_texts(args.real, first, args.per_system, args.seed)
+        source = f"test split of {first}" if args.real == "test" and first else args.real
+        specs.append(SystemSpec(args.real_name, source, is_real=True))
+    config = {
+        "systems": args.system,
+        "real": args.real,
+        "per_system": args.per_system,
+        "seed": args.seed,
+        "fluency": args.fluency,
+    }
+    with Study.create(
+        args.study, specs, texts, args.seed, fluency=args.fluency, title=args.title, config=config
+    ) as study:
+        n = study.item_count()
+    parts = ", ".join(f"{len(texts[s.name])} from {s.name}" for s in specs)
+    print(
+        f"created {args.study}: {n} blinded items ({parts}), seed {args.seed}"
+        f"{', with a fluency question' if args.fluency else ''}"
+    )
+    print(f"next: seqgan human-eval invite --study {args.study} --n 10")
+    return 0
+
+
+def _invite(args: argparse.Namespace) -> int:
+    from .store import Study
+
+    base = args.base_url.rstrip("/")
+    with Study.open(args.study) as study:
+        if args.organiser:
+            print(f"{base}/o/{study.organiser_token}")
+            return 0
+        if args.list:
+            raters = [r for r in study.raters() if r.token]
+        else:
+            if args.n is None:
+                raise UserError("say how many raters to invite with --n N (or --list / --organiser)")
+            raters = study.add_raters(args.n, args.prefix)
+        for rater in raters:
+            print(f"{rater.label}\t{base}/r/{rater.token}")
+    if not args.list:
+        print(
+            f"{len(raters)} invitation links; send one to each rater. Start the server with"
+            f" `seqgan human-eval serve --study {args.study}`.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    return serve(args.study, host=args.host, port=args.port, threads=args.threads, public_url=args.public_url)
+
+
+def _results(args: argparse.Namespace) -> int:
+    from .report import format_report, study_report, write_answers_csv
+    from .store import Study
+
+    if args.resamples < 1:
+        raise UserError("--resamples must be at least 1")
+    with Study.open(args.study) as study:
+        report = study_report(study, unit=args.unit, n_resamples=args.resamples, seed=args.seed)
+        if args.csv:
+            out = Path(args.csv)
+            if not out.parent.exists():
+                raise UserError(f"folder {out.parent} does not exist; create it first")
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write_answers_csv(study, fh)
+            print(f"wrote {n} answers to {out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .report import write_items_csv
+    from .store import Study
+
+    with Study.open(args.study) as study:
+        if args.out == "-":
+            n = write_items_csv(study, sys.stdout)
+        else:
+            out = Path(args.out)
+            if not out.parent.exists():
+                raise UserError(f"folder {out.parent} does not exist; create it first")
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write_items_csv(study, fh)
+    print(
+        f"wrote {n} blinded items (columns item_id, text); collect answers with columns rater, item, answer"
+        f" and read them back with `seqgan human-eval import --study {args.study} --answers FILE`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .report import import_answers, read_answers_csv
+    from .store import Study
+
+    rows = read_answers_csv(
+        Path(args.answers), args.rater_col, args.item_col, args.answer_col, args.fluency_col
+    )
+    with Study.open(args.study) as study:
+        added, duplicates = import_answers(study, rows)
+    print(
+        f"imported {added} answers from {args.answers}"
+        + (f"; {duplicates} were already in the study and were left as they were" if duplicates else "")
+    )
+    return 0
+
+
+def _help(parser: argparse.ArgumentParser):
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return show
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `human-eval` command and its actions.
+
+    Args:
+        subparsers: the top-level parser's sub-parsers.
+    """
+    parser = subparsers.add_parser(
+        "human-eval",
+        help="blind human-or-machine study in the browser",
+        description="Run a blind 'written by a person or a machine?' study (the SeqGAN paper's human Turing"
+        " test): create it, invite raters, serve the rating page, read the results.",
+    )
+    parser.set_defaults(func=_help(parser))
+    actions = parser.add_subparsers(dest="human_eval_action", metavar="ACTION")
+
+    def study_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--study", required=True, metavar="FILE.db", help="the study file (SQLite)")
+
+    p = actions.add_parser("create", help="draw, mix and blind the items into a new study file")
+    p.add_argument(
+        "--system",
+        action="append",
+        required=True,
+        metavar="NAME=SOURCE",
+        help="a system and where its texts come from: a trained run directory (samples are drawn),"
+        " a text file (one item per line) or a .jsonl file; repeat for each system",
+    )
+    p.add_argument(
+        "--real",
+        metavar="FILE|test",
+        help="human-written texts: a text file, or 'test' for the first system's run-dir test split",
+    )
+    p.add_argument("--real-name", default="real", help="name of the human-written source (default: real)")
+    p.add_argument(
+        "--per-system", type=int, default=20, metavar="N", help="items from each source (default 20)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling, choosing and mixing (default 0)")
+    p.add_argument("--fluency", action="store_true", help="also ask how fluent each text is (1-5)")
+    p.add_argument("--title", default="Human or machine?", help="heading shown to raters")
+    study_arg(p)
+    p.set_defaults(func=_create)
+
+    p = actions.add_parser("invite", help="add raters and print their invitation links")
+    study_arg(p)
+    p.add_argument("--n", type=int, metavar="N", help="how many new raters to invite")
+    p.add_argument("--prefix", default="r", help="rater label prefix (default r: r001, r002, ...)")
+    p.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        help=f"address raters reach the server at (default {DEFAULT_BASE_URL})",
+    )
+    p.add_argument("--list", action="store_true", help="print the links of the raters invited so far")
+    p.add_argument("--organiser", action="store_true", help="print the organiser page's secret link")
+    p.set_defaults(func=_invite)
+
+    p = actions.add_parser("serve", help="serve the rating pages and the organiser page")
+    study_arg(p)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument(
+        "--public-url", metavar="URL", help="address raters use, if not http://HOST:PORT (printed links)"
+    )
+    p.set_defaults(func=_serve)
+
+    p = actions.add_parser("results", help="scores with confidence intervals, significance tests, agreement")
+    study_arg(p)
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--csv", metavar="FILE", help="also write every answer to this CSV file")
+    p.add_argument(
+        "--unit",
+        choices=["rater", "item"],
+        default="rater",
+        help="what is independent: raters (paired permutation test, default) or items (unpaired)",
+    )
+    p.add_argument("--resamples", type=int, default=10_000, help="permutation test resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=None, help="permutation test seed (default: the study's seed)")
+    p.set_defaults(func=_results)
+
+    p = actions.add_parser("export", help="write the blinded item sheet (CSV) for a crowdsourcing platform")
+    study_arg(p)
+    p.add_argument("--out", default="-", metavar="FILE.csv", help="output file (default: standard output)")
+    p.set_defaults(func=_export)
+
+    p = actions.add_parser("import", help="read answers collected elsewhere (CSV) into the study")
+    study_arg(p)
+    p.add_argument("--answers", required=True, metavar="FILE.csv", help="CSV with a header row")
+    p.add_argument("--rater-col", default="rater", help="column with the rater/worker id (default rater)")
+    p.add_argument("--item-col", default="item", help="column with the item_id of the sheet (default item)")
+    p.add_argument("--answer-col", default="answer", help="column with human/machine (default answer)")
+    p.add_argument(
+        "--fluency-col", default="fluency", help="column with fluency 1-5, optional (default fluency)"
+    )
+    p.set_defaults(func=_import)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `human-eval` on its own (``python -m eval.human ACTION ...``); same exit codes as `seqgan`.
+
+    Args:
+        argv: arguments after ``human-eval``; default sys.argv[1:].
+    """
+    parser = argparse.ArgumentParser(prog="python -m eval.human")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["human-eval", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"seqgan human-eval: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

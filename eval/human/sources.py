@@ -1,0 +1,140 @@
+"""Where a study's texts come from: text files (one item a line), JSON-lines files, or trained run dirs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from seqgan.errors import UserError
+
+from .store import NAME_RE
+
+MAX_CHARS = 5000
+
+
+def parse_system(spec: str) -> tuple[str, str]:
+    """Split a ``--system NAME=SOURCE`` value.
+
+    Args:
+        spec: the flag value, e.g. "mle=runs/mle" or "seqgan=samples.txt".
+    """
+    name, sep, source = spec.partition("=")
+    if not sep or not name or not source:
+        raise UserError(f"--system {spec!r} must look like NAME=RUN_DIR or NAME=FILE.txt")
+    if not NAME_RE.match(name):
+        raise UserError(f"--system name {name!r} may hold only letters, digits and _.- (at most 40)")
+    return name, source
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty items of a file: one per line, or one JSON string / {"text": ...} per line for .jsonl.
+
+    Args:
+        path: a .txt (or any text) file, or a .jsonl file.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err}); convert it to UTF-8") from err
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}; check the path") from err
+    texts = []
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(
+                    f"{path}:{n} is not JSON ({err.msg}); write one JSON string per line"
+                ) from err
+            if isinstance(value, dict):
+                value = value.get("text")
+            if not isinstance(value, str):
+                raise UserError(f'{path}:{n} must be a JSON string or an object with a "text" string')
+            line = value
+        if len(line) > MAX_CHARS:
+            raise UserError(f"{path}:{n} is longer than {MAX_CHARS} characters; shorten or drop it")
+        texts.append(line)
+    return texts
+
+
+def choose(texts: list[str], n: int, seed: int, what: str) -> list[str]:
+    """Pick n texts without replacement, reproducibly.
+
+    Args:
+        texts: candidates.
+        n: how many to pick.
+        seed: random seed.
+        what: description for the error message.
+    """
+    if len(texts) < n:
+        raise UserError(
+            f"{what} has only {len(texts)} non-empty items, fewer than --per-system {n};"
+            " lower --per-system or supply more text"
+        )
+    picked = sorted(random.Random(seed).sample(range(len(texts)), n))
+    return [texts[i] for i in picked]
+
+
+def _api(name: str) -> Callable:
+    """A function from `seqgan.api`, or a UserError saying to pass a text file instead."""
+    hint = (
+        f"this seqgan has no seqgan.api.{name}, needed to read a run directory; pass a text file"
+        " with one item per line instead (--system NAME=FILE.txt / --real FILE.txt)"
+    )
+    try:
+        api = importlib.import_module("seqgan.api")
+    except ImportError as err:
+        raise UserError(hint) from err
+    func = getattr(api, name, None)
+    if func is None:
+        raise UserError(hint)
+    return func
+
+
+def system_texts(source: str, n: int, seed: int) -> list[str]:
+    """n texts of one system: lines of a file, or samples drawn from a trained run directory.
+
+    Args:
+        source: a file path or a run directory.
+        n: how many texts.
+        seed: random seed (for choosing lines, or passed to the sampler).
+    """
+    path = Path(source)
+    if path.is_file():
+        return choose(read_lines(path), n, seed, str(path))
+    if path.is_dir():
+        texts = _api("sample_texts")(str(path), n, seed)
+        texts = [t for t in texts if isinstance(t, str) and t.strip()]
+        if len(texts) < n:
+            raise UserError(f"sampling {path} gave {len(texts)} non-empty texts, fewer than --per-system {n}")
+        return texts[:n]
+    raise UserError(f"{source} is neither a file nor a run directory; check the path")
+
+
+def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> list[str]:
+    """n human-written texts: lines of a file, or ("test") the test split of the first system's run dir.
+
+    Args:
+        source: a file path, or "test".
+        first_run_dir: the first --system's source if it is a run directory, else None.
+        n: how many texts.
+        seed: random seed for choosing them.
+    """
+    if source == "test" and not Path(source).exists():
+        if first_run_dir is None:
+            raise UserError(
+                "--real test reads the test split of the first --system's run directory, but the"
+                " first --system is not a run directory; pass --real FILE.txt instead"
+            )
+        texts = [t for t in _api("test_texts")(first_run_dir) if isinstance(t, str) and t.strip()]
+        return choose(texts, n, seed, f"the test split of {first_run_dir}")
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"--real {source}: no such file; pass a text file of human-written lines or 'test'")
+    return choose(read_lines(path), n, seed, str(path))

@@ -1,0 +1,63 @@
+"""NLL-oracle and NLL-test in nats per token, with per-sample values and a signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from seqgan.generator import LSTMGenerator
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class NLLResult:
+    """A mean per-token NLL, the per-sequence values it came from, and what produced it."""
+
+    value: float  # nats per token
+    per_sample: torch.Tensor  # (N,) nats per token of each sequence
+    signature: str
+
+
+def per_token_nll(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Each sequence's mean NLL per (unmasked) token under `model`, (N,)."""
+    lengths = torch.full((ids.shape[0],), ids.shape[1], device=ids.device) if mask is None else mask.sum(1)
+    return model.score(ids, mask) / lengths.clamp(min=1)
+
+
+def nll_oracle(oracle: LSTMGenerator, generator: LSTMGenerator, n: int, seed: int, temperature: float = 1.0,
+               oracle_name: str = "original") -> NLLResult:
+    """Mean oracle NLL of n sequences sampled from `generator` (SeqGAN Eq. 13; paper Table 1).
+
+    Args:
+        oracle: the oracle LSTM.
+        generator: the model being evaluated.
+        n: number of generated sequences.
+        seed: seed of the sampling draws (fixed per run, so epochs are compared on common random numbers).
+        temperature: sampling temperature.
+        oracle_name: "original" or "random-<seed>", for the signature.
+    """
+    gen = torch.Generator(device=generator.embedding.weight.device).manual_seed(seed)
+    samples = generator.sample(n, gen, temperature)
+    per_sample = per_token_nll(oracle, samples)
+    total = per_sample.mean().item()
+    sig = f"nll-oracle|oracle:{oracle_name}|n:{n}|seed:{seed}|temp:{temperature:g}|unit:nats/token|v:{VERSION}"
+    return NLLResult(total, per_sample, sig)
+
+
+def nll_test(generator: LSTMGenerator, test_ids: torch.Tensor, test_name: str,
+             mask: torch.Tensor | None = None) -> NLLResult:
+    """Mean NLL per token of held-out real sequences under `generator` (lower = covers the data better).
+
+    Args:
+        generator: the model being evaluated.
+        test_ids: (N, T) held-out sequences.
+        test_name: what the test set is, for the signature.
+        mask: optional (N, T) bool, False on padding (not counted).
+    """
+    per_sample = per_token_nll(generator, test_ids, mask)
+    tokens = test_ids.numel() if mask is None else int(mask.sum())
+    value = (per_sample * (test_ids.shape[1] if mask is None else mask.sum(1))).sum().item() / tokens
+    sig = f"nll-test|test:{test_name}|n:{test_ids.shape[0]}|unit:nats/token|v:{VERSION}"
+    return NLLResult(value, per_sample, sig)

@@ -1,0 +1,252 @@
+"""Experiment configuration: frozen dataclasses, `--set a.b=value` overrides, JSON round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from seqgan.errors import UserError
+
+PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the real sequences come from (the oracle here; text corpora build on this)."""
+
+    oracle: str = "auto"  # "auto" (original parameters if found, else random), "original", "random"
+    train: str = "shipped"  # "shipped" (real_data.txt with the original oracle) or "sample"
+    num_train: int = 10_000  # oracle samples drawn when train == "sample"
+    num_test: int = 10_000  # held-out oracle samples for NLL-test
+    test_seed: int = 20_170_204  # fixed: every run is scored on the same held-out set
+    vocab_size: int = 5000
+    seq_len: int = 20
+    oracle_emb_dim: int = 32
+    oracle_hidden_dim: int = 32
+
+    def __post_init__(self) -> None:
+        _check(self.oracle in ("auto", "original", "random"), "data.oracle must be auto, original or random")
+        _check(self.train in ("shipped", "sample"), "data.train must be shipped or sample")
+        _check(self.num_train >= 1 and self.num_test >= 1, "data.num_train and data.num_test must be >= 1")
+        _check(self.vocab_size >= 2 and self.seq_len >= 2, "data.vocab_size and data.seq_len must be >= 2")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The LSTM policy G (paper: embedding 32, hidden 32, Adam 0.01, grad-norm clip 5, batch 64)."""
+
+    emb_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1
+    lr: float = 0.01
+    grad_clip: float = 5.0
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.emb_dim >= 1 and self.hidden_dim >= 1, "generator sizes must be >= 1")
+        _check(self.lr > 0 and self.batch_size >= 1, "generator.lr must be > 0 and batch_size >= 1")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """D: the paper's CNN (embedding 64, filter bank, highway, dropout 0.25, L2 0.2, Adam 1e-4) or an RNN."""
+
+    kind: str = "cnn"  # "cnn" or "rnn"
+    emb_dim: int = 64
+    filter_sizes: tuple[int, ...] = PAPER_FILTER_SIZES
+    num_filters: tuple[int, ...] = PAPER_NUM_FILTERS
+    rnn_hidden_dim: int = 64
+    dropout: float = 0.25
+    l2_reg: float = 0.2
+    lr: float = 1e-4
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("cnn", "rnn"), "discriminator.kind must be cnn or rnn")
+        _check(len(self.filter_sizes) == len(self.num_filters) and len(self.filter_sizes) > 0,
+               f"discriminator.filter_sizes ({len(self.filter_sizes)} entries) and num_filters "
+               f"({len(self.num_filters)}) must have the same, non-zero length")
+        _check(0.0 <= self.dropout < 1.0, "discriminator.dropout must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Algorithm 1's schedule. Paper: 120 MLE epochs; 50 x (negatives, 3 D epochs); then per adversarial
+    epoch 1 G step and 5 x (fresh negatives, 3 D epochs), for 200 epochs."""
+
+    pretrain_g_epochs: int = 120
+    pretrain_d_rounds: int = 50
+    pretrain_d_epochs: int = 3
+    adv_epochs: int = 200
+    adv_g_steps: int = 1
+    adv_d_rounds: int = 5
+    adv_d_epochs: int = 3
+    num_negatives: int = 10_000  # fresh generated sequences per D round (positives: as many real ones)
+    eval_every: int = 5  # epochs between evaluations, in every phase
+    checkpoint_every_s: float = 60.0  # at most this long between checkpoints (plus one at each phase end)
+
+    def __post_init__(self) -> None:
+        for name in ("pretrain_g_epochs", "pretrain_d_rounds", "pretrain_d_epochs", "adv_epochs",
+                     "adv_g_steps", "adv_d_rounds", "adv_d_epochs"):
+            _check(getattr(self, name) >= 0, f"schedule.{name} must be >= 0")
+        _check(self.num_negatives >= 1 and self.eval_every >= 1,
+               "schedule.num_negatives and schedule.eval_every must be >= 1")
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """The adversarial phase: which method, and how the policy gradient is formed."""
+
+    method: str = "seqgan"  # seqgan (D rewards), constant (reward 1 everywhere), mle (continue MLE)
+    num_rollouts: int = 16
+    rollout_update_rate: float = 0.8  # 0 = rollouts always use the current G (what the original code did)
+    g_lr: float = 0.01
+    g_batch_size: int = 64
+    baseline: str = "none"  # none, or "mean": subtract the batch mean reward at each position
+    reduction: str = "sum"  # sum over tokens (the original code) or mean
+
+    def __post_init__(self) -> None:
+        _check(self.method in ("seqgan", "constant", "mle"), "adversarial.method must be seqgan, constant or mle")
+        _check(self.num_rollouts >= 1, "adversarial.num_rollouts must be >= 1")
+        _check(0.0 <= self.rollout_update_rate < 1.0, "adversarial.rollout_update_rate must be in [0, 1)")
+        _check(self.baseline in ("none", "mean"), "adversarial.baseline must be none or mean")
+        _check(self.reduction in ("sum", "mean"), "adversarial.reduction must be sum or mean")
+        _check(self.g_lr > 0 and self.g_batch_size >= 1, "adversarial.g_lr must be > 0, g_batch_size >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What `evaluate` and the in-training evaluations compute."""
+
+    num_samples: int = 10_000  # generated sequences scored by the oracle for NLL-oracle
+
+    def __post_init__(self) -> None:
+        _check(self.num_samples >= 1, "eval.num_samples must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines a run; saved as run_dir/config.json."""
+
+    name: str = "oracle"
+    seed: int = 1
+    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExperimentConfig:
+        """Inverse of `to_dict`; unknown keys are an error."""
+        return _from_dict(cls, data, prefix="")
+
+
+def _from_dict(cls: type, data: dict, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    names = {f.name for f in fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise UserError(_unknown_key_message(prefix + key, _all_keys(ExperimentConfig)))
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _from_dict(hint, value, prefix + key + ".")
+        elif typing.get_origin(hint) is tuple:
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _all_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += _all_keys(hints[f.name], prefix + f.name + ".")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _unknown_key_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `seqgan experiments --keys` lists them"
+    return f"unknown config key {key!r}{hint}"
+
+
+def _parse_value(key: str, text: str, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+        if hint is str:
+            return text
+        if origin is tuple:
+            (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+            return tuple(_parse_value(key, part.strip(), item) for part in text.split(",") if part.strip())
+        if origin in (typing.Union, types.UnionType):
+            return None if text.lower() == "none" else _parse_value(key, text, typing.get_args(hint)[0])
+    except ValueError:
+        pass
+    else:
+        raise UserError(f"config key {key!r} has unsupported type {hint}")
+    kind = getattr(hint, "__name__", str(hint))
+    raise UserError(f"--set {key}={text}: expected {kind}" + (" (comma-separated)" if origin is tuple else ""))
+
+
+def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Apply `a.b=value` overrides with type checks; unknown keys name the closest known ones.
+
+    All overrides are applied before validation, so related keys (filter sizes and counts) can change together.
+
+    Args:
+        config: the preset.
+        overrides: strings like "schedule.adv_epochs=10" or "discriminator.filter_sizes=2,3".
+    """
+    known = _all_keys(ExperimentConfig)
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. schedule.adv_epochs=10")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if key not in known:
+            raise UserError(_unknown_key_message(key, known))
+        *parents, leaf = key.split(".")
+        node, cls = data, ExperimentConfig
+        for name in parents:
+            node, cls = node[name], typing.get_type_hints(cls)[name]
+        node[leaf] = _parse_value(key, text.strip(), typing.get_type_hints(cls)[leaf])
+    return ExperimentConfig.from_dict(data)
+
+
+def config_to_json(config: ExperimentConfig) -> str:
+    """Indented JSON text of the config."""
+    return json.dumps(config.to_dict(), indent=2)

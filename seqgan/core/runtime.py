@@ -1,0 +1,71 @@
+"""Seeds, devices and random-number-generator state: the one place randomness and devices come from."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import random
+import sys
+
+import torch
+
+
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed Python and torch globally and return an explicit generator for samplers and shuffles.
+
+    Args:
+        seed: the run's seed.
+        device: where the returned generator lives (sampling draws on that device).
+    """
+    random.seed(seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=torch.device(device))
+    gen.manual_seed(seed)
+    return gen
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Resolve "auto" (CUDA if present, else CPU), "cpu", "cuda" or "cuda:N" to a device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from seqgan.errors import UserError
+
+        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def capture_rng(gen: torch.Generator) -> dict:
+    """Everything needed to continue a run's random stream exactly: global and run generators."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(), "gen": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict, gen: torch.Generator) -> None:
+    """Inverse of `capture_rng`."""
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["gen"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from returning big freed buffers to the OS, so the next batch does not page-fault them in.
+
+    Sampling and scoring allocate many (rows x 5,000) float buffers; with glibc's defaults each one is
+    mmap'd and unmapped, and faulting the pages in again costs more than the arithmetic on them.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        libc.mallopt(m_mmap_max, 0)  # never serve a malloc with its own mmap
+        libc.mallopt(m_trim_threshold, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        pass

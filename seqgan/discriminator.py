@@ -1,0 +1,125 @@
+"""Discriminators D_phi: the paper's CNN (filter bank, max-over-time pooling, highway, dropout) and an RNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+SCORE_ROWS = 2048  # sequences per forward when scoring without gradients
+
+
+class CNNDiscriminator(nn.Module):
+    """SeqGAN's CNN text classifier (Yu et al. 2017, Sec. "The Discriminative Model"; Kim 2014).
+
+    Args:
+        vocab_size: V.
+        emb_dim: E (paper: 64).
+        filter_sizes: window widths (paper: 1..10, 15, 20).
+        num_filters: filters per width (paper: 100, 200, 200, 200, 200, 100 x 5, 160, 160).
+        dropout: drop probability before the output layer (paper keeps 0.75, so 0.25).
+        min_len: inputs shorter than the widest filter are right-padded with `pad_token` to this length.
+        pad_token: id used for that padding.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, filter_sizes: tuple[int, ...],
+                 num_filters: tuple[int, ...], dropout: float = 0.25, pad_token: int = 0) -> None:
+        super().__init__()
+        if len(filter_sizes) != len(num_filters):
+            raise ValueError("filter_sizes and num_filters must have the same length")
+        self.vocab_size, self.emb_dim = vocab_size, emb_dim
+        self.filter_sizes, self.num_filters = tuple(filter_sizes), tuple(num_filters)
+        self.pad_token = pad_token
+        features = sum(num_filters)
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.convs = nn.ModuleList(nn.Conv1d(emb_dim, n, k) for k, n in zip(filter_sizes, num_filters))
+        self.highway = nn.Linear(features, 2 * features)  # transform and gate in one GEMM
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(features, 2)  # class 1 = real
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The original code's initialisation: N(0, 0.1) conv/output weights, 0.1 biases, gate bias -2."""
+        with torch.no_grad():
+            nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+            for conv in self.convs:
+                nn.init.trunc_normal_(conv.weight, std=0.1, a=-0.2, b=0.2)
+                nn.init.constant_(conv.bias, 0.1)
+            features = sum(self.num_filters)
+            self.highway.bias[features:].fill_(-2.0)  # gate starts mostly closed: carry the input through
+            nn.init.trunc_normal_(self.out.weight, std=0.1, a=-0.2, b=0.2)
+            nn.init.constant_(self.out.bias, 0.1)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """Max-over-time pooled filter responses (B, F) for ids (B, T)."""
+        widest = max(self.filter_sizes)
+        if ids.shape[1] < widest:
+            ids = F.pad(ids, (0, widest - ids.shape[1]), value=self.pad_token)
+        x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
+        # max over time before the ReLU: relu(max(z)) == max(relu(z)) and it halves the work on big tensors
+        pooled = [conv(x).amax(dim=2) for conv in self.convs]  # each (B, n_k)
+        return F.relu(torch.cat(pooled, dim=1))  # (B, F)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, 2) for ids (B, T); class 1 means "real"."""
+        z = self.features(ids)  # (B, F)
+        transform, gate = self.highway(z).chunk(2, dim=1)  # (B, F) each
+        gate = torch.sigmoid(gate)
+        z = gate * F.relu(transform) + (1.0 - gate) * z  # highway layer
+        return self.out(self.dropout(z))  # (B, 2)
+
+    def l2_penalty(self) -> torch.Tensor:
+        """tf.nn.l2_loss of the output layer's weight and bias (sum of squares / 2), as in the paper's code."""
+        return 0.5 * (self.out.weight.square().sum() + self.out.bias.square().sum())
+
+    @torch.no_grad()
+    def prob_real(self, ids: torch.Tensor) -> torch.Tensor:
+        """D(Y) = P(real | Y) for each sequence, (N,), in eval mode (no dropout), in row chunks."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = [torch.softmax(self(ids[lo:lo + SCORE_ROWS]), dim=1)[:, 1]
+                   for lo in range(0, ids.shape[0], SCORE_ROWS)]
+        finally:
+            self.train(was_training)
+        return torch.cat(out)
+
+    def architecture(self) -> dict:
+        """The shape-defining hyper-parameters, compared on resume."""
+        return {"kind": "cnn", "vocab_size": self.vocab_size, "emb_dim": self.emb_dim,
+                "filter_sizes": list(self.filter_sizes), "num_filters": list(self.num_filters)}
+
+
+class RNNDiscriminator(nn.Module):
+    """A GRU over the sequence; the last hidden state feeds a 2-way classifier.
+
+    Args:
+        vocab_size: V.
+        emb_dim: E.
+        hidden_dim: GRU width.
+        dropout: drop probability before the output layer.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, dropout: float = 0.25) -> None:
+        super().__init__()
+        self.vocab_size, self.emb_dim, self.hidden_dim = vocab_size, emb_dim, hidden_dim
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.gru = nn.GRU(emb_dim, hidden_dim, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_dim, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, 2) for ids (B, T)."""
+        _, last = self.gru(self.embedding(ids))  # (1, B, H)
+        return self.out(self.dropout(last.squeeze(0)))  # (B, 2)
+
+    def l2_penalty(self) -> torch.Tensor:
+        """Sum of squares / 2 of the output layer."""
+        return 0.5 * (self.out.weight.square().sum() + self.out.bias.square().sum())
+
+    prob_real = CNNDiscriminator.prob_real
+
+    def architecture(self) -> dict:
+        """The shape-defining hyper-parameters, compared on resume."""
+        return {"kind": "rnn", "vocab_size": self.vocab_size, "emb_dim": self.emb_dim,
+                "hidden_dim": self.hidden_dim}

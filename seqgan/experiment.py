@@ -1,0 +1,288 @@
+"""Build a run from its config, train it (or resume it), and load it again to sample or evaluate.
+
+A run directory holds everything needed to resume, sample or evaluate: config.json (resolved config, argv,
+notes), metrics.jsonl, timing.jsonl, checkpoints/last.pt and one checkpoint per finished phase,
+metrics.json (the final evaluation) and samples.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from eval.nll import nll_oracle, nll_test
+from seqgan.adversarial import SeqGANPair
+from seqgan.config import ExperimentConfig
+from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
+from seqgan.core.loop import Phase, train_adversarial
+from seqgan.core.runtime import keep_freed_memory, pick_device, seed_everything
+from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
+from seqgan.errors import UserError
+from seqgan.generator import LSTMGenerator
+from seqgan.oracle import (
+    ORACLE_DIR,
+    PARAMS_FILE,
+    SAMPLES_FILE,
+    load_original_oracle,
+    random_oracle,
+    read_id_file,
+)
+from seqgan.paths import data_root
+
+VERSION = "0.1.0"
+# Config sections that may change when a run is resumed (to extend or re-evaluate it); anything else
+# changes what the checkpoint means, so a resume with a different value is refused.
+RESUMABLE_CHANGES = ("schedule", "eval")
+
+
+@dataclass
+class OracleTask:
+    """The synthetic experiment's data: the oracle, its training and held-out sequences."""
+
+    oracle: LSTMGenerator
+    oracle_name: str
+    train: torch.Tensor  # (N, T)
+    test: torch.Tensor  # (M, T)
+    test_name: str
+    notes: list[str] = field(default_factory=list)
+
+
+def build_oracle_task(config: ExperimentConfig, data_dir: str | None, device: torch.device) -> OracleTask:
+    """Load (or fall back to a random) oracle, and its training and held-out test sequences."""
+    d = config.data
+    notes: list[str] = []
+    root = data_root(data_dir)
+    params = root / ORACLE_DIR / PARAMS_FILE if root else None
+    if d.oracle == "original" and (params is None or not params.is_file()):
+        where = params if params else "<data dir>/seqgan_oracle/target_params.npz"
+        raise UserError(f"oracle parameters not found at {where}; pass --data-dir DIR (the folder holding "
+                        "seqgan_oracle/) or set SEQGAN_DATA, or use --set data.oracle=random")
+    use_original = d.oracle != "random" and params is not None and params.is_file()
+    if use_original:
+        oracle = load_original_oracle(params)
+        if (oracle.vocab_size, oracle.max_len) != (d.vocab_size, d.seq_len):
+            raise UserError(f"the original oracle has vocab {oracle.vocab_size} and length {oracle.max_len}; "
+                            "leave data.vocab_size and data.seq_len at their defaults or use data.oracle=random")
+        name = "original-seqgan"
+    else:
+        if d.oracle == "auto":
+            notes.append("original oracle parameters not found (looked in --data-dir, $SEQGAN_DATA, "
+                         "../shared/data): using a seeded random N(0,1) LSTM oracle instead")
+        oracle = random_oracle(config.seed, d.vocab_size, d.oracle_emb_dim, d.oracle_hidden_dim, d.seq_len)
+        name = f"random-lstm-seed{config.seed}"
+    oracle = oracle.to(device)
+    shipped = root / ORACLE_DIR / SAMPLES_FILE if root else None
+    if d.train == "shipped" and use_original and shipped is not None and shipped.is_file():
+        train = read_id_file(shipped, d.seq_len, d.vocab_size).to(device)
+    else:
+        train_gen = torch.Generator(device=device).manual_seed(config.seed * 7919 + 17)
+        train = oracle.sample(d.num_train, train_gen)
+        if d.train == "shipped":
+            notes.append(f"{SAMPLES_FILE} unavailable for this oracle: sampled {d.num_train} training sequences")
+    test_gen = torch.Generator(device=device).manual_seed(d.test_seed)
+    test = oracle.sample(d.num_test, test_gen)
+    return OracleTask(oracle, name, train, test, f"oracle-samples-seed{d.test_seed}", notes)
+
+
+def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
+                 start_token: int = 0) -> tuple[LSTMGenerator, torch.nn.Module]:
+    """G and D as the config says, initialised from the run's seed."""
+    g, d = config.generator, config.discriminator
+    init_gen = torch.Generator().manual_seed(config.seed)
+    generator = LSTMGenerator(vocab_size, g.emb_dim, g.hidden_dim, seq_len, start_token).init_normal_(
+        g.init_std, init_gen)
+    if d.kind == "cnn":
+        discriminator = CNNDiscriminator(vocab_size, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout)
+    else:
+        discriminator = RNNDiscriminator(vocab_size, d.emb_dim, d.rnn_hidden_dim, d.dropout)
+    return generator.to(device), discriminator.to(device)
+
+
+def make_phases(pair: SeqGANPair, config: ExperimentConfig) -> list[Phase]:
+    """Algorithm 1 as phases: MLE pretraining, D pretraining, adversarial epochs."""
+    s, method = config.schedule, config.adversarial.method
+    if method == "seqgan":
+        adversarial = ((pair.g_step, s.adv_g_steps), (pair.d_step, s.adv_d_rounds))
+    elif method == "constant":
+        adversarial = ((pair.g_step, s.adv_g_steps),)  # D plays no part in this control
+    else:
+        adversarial = ((pair.g_step, 1),)  # the MLE baseline: one more MLE epoch per adversarial epoch
+    return [
+        Phase("pretrain_g", s.pretrain_g_epochs, ((pair.mle_epoch, 1),)),
+        Phase("pretrain_d", s.pretrain_d_rounds, ((pair.pretrain_d_step, 1),)),
+        Phase("adversarial", s.adv_epochs, adversarial),
+    ]
+
+
+@dataclass
+class Run:
+    """A built run: config, task, models, and the pair that trains them."""
+
+    config: ExperimentConfig
+    task: OracleTask
+    pair: SeqGANPair
+    device: torch.device
+
+    def architecture(self) -> dict:
+        """Shapes that a checkpoint must match."""
+        return {"generator": self.pair.generator.architecture(),
+                "discriminator": self.pair.discriminator.architecture(), "oracle": self.task.oracle_name}
+
+    def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
+        """NLL-oracle of fresh samples and NLL-test of the held-out set, in nats per token."""
+        g = self.pair.generator
+        g.eval()
+        oracle = nll_oracle(self.task.oracle, g, self.config.eval.num_samples, eval_seed(self.config),
+                            oracle_name=self.task.oracle_name)
+        test = nll_test(g, self.task.test, self.task.test_name)
+        return {"nll_oracle": oracle.value, "nll_test": test.value}
+
+
+def eval_seed(config: ExperimentConfig) -> int:
+    """Seed of evaluation samples: fixed per run and apart from training randomness."""
+    return config.seed * 1_000_003 + 4242
+
+
+def build_run(config: ExperimentConfig, data_dir: str | None = None) -> Run:
+    """Everything a run needs, from its config."""
+    keep_freed_memory()
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    task = build_oracle_task(config, data_dir, device)
+    generator, discriminator = build_models(config, task.oracle.vocab_size, task.oracle.max_len, device)
+    pair = SeqGANPair(generator, discriminator, task.train, config)
+    return Run(config, task, pair, device)
+
+
+def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, prefix + key + ".")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a} -> {b}")
+    return diffs
+
+
+def _load(path: Path) -> dict:
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise UserError(f"{err}; delete it to restart from the last phase checkpoint in the same folder "
+                        "(or start over with a new --run-dir)") from err
+
+
+def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = None,
+          init_from: str | None = None, argv: list[str] | None = None) -> dict:
+    """Train a run from scratch, or resume it if `run_dir` already holds one; returns the final metrics.
+
+    Args:
+        config: the resolved config.
+        run_dir: the run directory (created if missing).
+        data_dir: where named data lives (default: $SEQGAN_DATA or ../shared/data).
+        init_from: a checkpoint file, or a run dir whose end of pretraining (checkpoints/pretrain_d.pt)
+            this run starts from; used to branch several methods off one pretraining.
+        argv: the command line, stored in config.json.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    last = run_dir / "checkpoints" / "last.pt"
+    # -- validate everything before writing anything --
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file; pass a folder")
+    if config_path.exists():
+        try:
+            stored = json.loads(config_path.read_text(encoding="utf-8"))["config"]
+        except (OSError, ValueError, KeyError) as err:
+            raise UserError(f"{config_path} is unreadable ({err}); use a new --run-dir") from err
+        diffs = [d for d in _config_differences(stored, config.to_dict())
+                 if not d.startswith(RESUMABLE_CHANGES)]
+        if diffs:
+            raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
+                            "re-run with the same settings to resume, or use a new --run-dir")
+    run = build_run(config, data_dir)
+    resume_state = None
+    source_metrics: tuple[Path, int] | None = None
+    if last.exists():
+        resume_state = _load(last)
+    elif init_from:
+        source = Path(init_from)
+        source_file = source / "checkpoints" / "pretrain_d.pt" if source.is_dir() else source
+        if not source_file.is_file():
+            raise UserError(f"--init-from {init_from}: no checkpoint at {source_file}; train the source run "
+                            "through its pretraining first")
+        resume_state = _load(source_file)
+        source_metrics = (source_file.parent.parent / "metrics.jsonl", resume_state["metrics_offset"])
+    if resume_state is not None and resume_state.get("architecture") != run.architecture():
+        raise UserError(f"the checkpoint's architecture {resume_state.get('architecture')} differs from this "
+                        f"config's {run.architecture()}; use a new --run-dir")
+    # -- from here on we write --
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
+                                    "version": VERSION, "notes": run.task.notes,
+                                    "init_from": str(init_from) if init_from else None})
+    for note in run.task.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if source_metrics is not None:
+        src, offset = source_metrics
+        with open(src, "rb") as fh:
+            atomic_write_text(run_dir / "metrics.jsonl", fh.read(offset).decode("utf-8"))
+        resume_state["metrics_offset"] = offset
+    gen = seed_everything(config.seed, run.device)
+    train_adversarial(run.pair, make_phases(run.pair, config), run_dir, gen, evaluate=run.evaluate,
+                      eval_every=config.schedule.eval_every,
+                      checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
+                      checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()})
+    final = finish(run, run_dir)
+    return final
+
+
+def finish(run: Run, run_dir: Path) -> dict:
+    """Final evaluation (metrics.json, with signatures) and 100 samples (samples.txt)."""
+    g = run.pair.generator
+    g.eval()
+    oracle = nll_oracle(run.task.oracle, g, run.config.eval.num_samples, eval_seed(run.config),
+                        oracle_name=run.task.oracle_name)
+    test = nll_test(g, run.task.test, run.task.test_name)
+    final = {"nll_oracle": oracle.value, "nll_oracle_signature": oracle.signature,
+             "nll_test": test.value, "nll_test_signature": test.signature,
+             "method": run.config.adversarial.method, "seed": run.config.seed, "experiment": run.config.name}
+    atomic_write_json(run_dir / "metrics.json", final)
+    samples = g.sample(100, torch.Generator(device=run.device).manual_seed(eval_seed(run.config)))
+    atomic_write_text(run_dir / "samples.txt", "\n".join(" ".join(map(str, row)) for row in samples.tolist()) + "\n")
+    return final
+
+
+def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str = "last") -> Run:
+    """Rebuild a trained run from its directory and load a checkpoint into it.
+
+    Args:
+        run_dir: a run directory written by `train`.
+        data_dir: where named data lives.
+        checkpoint: "last", or a phase name ("pretrain_g", "pretrain_d", "adversarial").
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.json); train one with `seqgan train`")
+    try:
+        config = ExperimentConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8"))["config"])
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"{config_path} is unreadable ({err})") from err
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        have = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt"))
+        raise UserError(f"no checkpoint {checkpoint!r} in {run_dir} (have: {', '.join(have) or 'none'}); "
+                        "train it first")
+    run = build_run(config, data_dir)
+    state = _load(path)
+    if state.get("architecture") != run.architecture():
+        raise UserError(f"{path} does not match {config_path} (architecture differs)")
+    run.pair.load_state_dict(state["pair"])
+    return run
+

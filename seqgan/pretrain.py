@@ -1,0 +1,86 @@
+"""Maximum-likelihood epochs for G and classification epochs for D (Algorithm 1, lines 1-3 and 12-15)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqgan.fused import weighted_nll
+from seqgan.generator import LSTMGenerator
+
+
+def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean token NLL of a batch (B, T), ignoring positions where mask is False (padding gets no gradient)."""
+    hidden, _ = model.lstm(model.embedding(model.shift_right(ids)))  # (B, T, H)
+    weights = torch.ones(ids.numel(), device=ids.device) if mask is None else mask.flatten().float()
+    weights = weights / weights.sum().clamp(min=1.0)
+    loss, _ = weighted_nll(hidden.flatten(0, 1), model.out.weight, model.out.bias, ids.flatten(), weights)
+    return loss
+
+
+def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> float:
+    """Backward, clip the global gradient norm, step; returns the pre-clip norm."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
+    optimizer.step()
+    return float(norm)
+
+
+def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
+              clip: float, gen: torch.Generator, mask: torch.Tensor | None = None) -> dict[str, float]:
+    """One shuffled pass of teacher-forced MLE over `data` (N, T); returns the mean training NLL per token.
+
+    Args:
+        model: G.
+        optimizer: G's optimizer.
+        data: (N, T) token ids.
+        batch_size: sequences per update.
+        clip: global gradient-norm clip (paper: 5.0).
+        gen: shuffling randomness.
+        mask: optional (N, T) bool, False on padding.
+    """
+    model.train()
+    order = torch.randperm(data.shape[0], generator=gen, device=gen.device).to(data.device)
+    total, count = 0.0, 0
+    for lo in range(0, data.shape[0], batch_size):
+        idx = order[lo:lo + batch_size]
+        batch_mask = None if mask is None else mask[idx]
+        loss = mle_loss(model, data[idx], batch_mask)
+        clipped_step(model, optimizer, loss, clip)
+        total += loss.item() * idx.numel()
+        count += idx.numel()
+    return {"g_mle_nll": total / max(count, 1)}
+
+
+def discriminator_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, positives: torch.Tensor,
+                        negatives: torch.Tensor, batch_size: int, l2_reg: float,
+                        gen: torch.Generator) -> dict[str, float]:
+    """One shuffled pass of D over positives (label 1) and negatives (label 0) (Eq. 35, plus L2 as the paper).
+
+    Args:
+        model: D.
+        optimizer: D's optimizer.
+        positives: (P, T) real sequences.
+        negatives: (Q, T) generated sequences.
+        batch_size: sequences per update.
+        l2_reg: weight of the output layer's L2 penalty (paper: 0.2).
+        gen: shuffling randomness.
+    """
+    model.train()
+    data = torch.cat([positives, negatives])
+    labels = torch.cat([torch.ones(len(positives), dtype=torch.long, device=data.device),
+                        torch.zeros(len(negatives), dtype=torch.long, device=data.device)])
+    order = torch.randperm(data.shape[0], generator=gen, device=gen.device).to(data.device)
+    total, correct = 0.0, 0
+    for lo in range(0, data.shape[0], batch_size):
+        idx = order[lo:lo + batch_size]
+        logits = model(data[idx])  # (b, 2)
+        loss = F.cross_entropy(logits, labels[idx]) + l2_reg * model.l2_penalty()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * idx.numel()
+        correct += (logits.argmax(dim=1) == labels[idx]).sum().item()
+    return {"d_loss": total / data.shape[0], "d_accuracy": correct / data.shape[0]}

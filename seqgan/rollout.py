@@ -1,0 +1,105 @@
+"""Monte Carlo rollouts (SeqGAN Eq. 33-34) from a delayed copy of G, computed as one batch.
+
+For a batch of B sampled sequences Y_{1:T}, the reward of token t is the mean discriminator score of N
+completions of the prefix Y_{1:t}, and the reward of the last token is D on the full sequence (Eq. 33).
+
+All (T-1) x N x B completions run together. Rows are ordered by prefix length t, so at generation step s
+the rows still generating are exactly the first N*B*(s-1): each step is one slice, no masks, no loop over
+rollouts, and the prefix states come from one teacher-forced pass over Y instead of being recomputed.
+
+The rollout policy is a delayed copy of G: after every G update its parameters move as
+theta_rollout <- rate * theta_rollout + (1 - rate) * theta_G (paper: rate 0.8). The original TensorFlow
+code built this update but the graph kept reading G's live weights, so its rollouts always used the
+current G; `update_rate=0` reproduces that behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+
+from seqgan.generator import LSTMGenerator, LSTMStepper
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # (R, T) ids -> (R,) rewards
+
+
+class Rollout:
+    """The rollout policy and its Monte Carlo reward estimate.
+
+    Args:
+        generator: G; the rollout network starts as an exact copy.
+        update_rate: weight of the old rollout parameters in each delayed update (0 = always current G).
+    """
+
+    def __init__(self, generator: LSTMGenerator, update_rate: float) -> None:
+        if not 0.0 <= update_rate < 1.0:
+            raise ValueError("update_rate must be in [0, 1)")
+        self.update_rate = update_rate
+        self.net = copy.deepcopy(generator).requires_grad_(False)
+        self.generator = generator
+
+    def policy(self) -> LSTMGenerator:
+        """The network rollouts are drawn from."""
+        return self.generator if self.update_rate == 0.0 else self.net
+
+    @torch.no_grad()
+    def update_(self) -> None:
+        """Delayed update after a G step: rollout <- rate * rollout + (1 - rate) * G."""
+        for p_roll, p_gen in zip(self.net.parameters(), self.generator.parameters()):
+            p_roll.lerp_(p_gen, 1.0 - self.update_rate)
+
+    @torch.no_grad()
+    def completions(self, seqs: torch.Tensor, n: int, gen: torch.Generator,
+                    uniforms: torch.Tensor | None = None) -> torch.Tensor:
+        """All N completions of every proper prefix of `seqs`.
+
+        Args:
+            seqs: (B, T) sampled sequences.
+            n: rollouts per prefix (N).
+            gen: source of the uniforms, unless `uniforms` is given.
+            uniforms: optional ((T-1) * N * B, T) draws in [0, 1); row r = ((t-1) * N + i) * B + b uses
+                column s-1 to draw token s. Exposed so tests can replay the same draws slowly.
+
+        Returns:
+            (T-1, N, B, T) ids; [t-1, i, b] keeps seqs[b, :t] and completes it.
+        """
+        net = self.policy()
+        B, T = seqs.shape
+        NB = n * B
+        R = (T - 1) * NB
+        if uniforms is None:
+            uniforms = torch.rand(R, T, generator=gen, device=seqs.device)
+        stepper = LSTMStepper(net)
+        prefix_h, prefix_c = net.prefix_states(seqs)  # (B, T, H): entry t produces token t+1
+        out = seqs.repeat(R // B, 1)  # (R, T) every row starts as a copy of its sequence
+        h = torch.empty(R, net.hidden_dim, device=seqs.device)
+        c = torch.empty_like(h)
+        tokens = torch.empty(R, dtype=torch.long, device=seqs.device)
+        for s in range(2, T + 1):  # generate token s (1-based) for rows whose prefix length t < s
+            active, joining = NB * (s - 1), NB * (s - 2)
+            if joining:  # rows already rolling: feed the token they drew at step s-1
+                h[:joining], c[:joining] = stepper.step(tokens[:joining], h[:joining], c[:joining])
+            # rows with prefix length s-1 join now, from the cached state that produces token s
+            h[joining:active] = prefix_h[:, s - 1].repeat(n, 1)
+            c[joining:active] = prefix_c[:, s - 1].repeat(n, 1)
+            tokens[:active] = stepper.sampler.sample(h[:active], uniforms[:active, s - 1])
+            out[:active, s - 1] = tokens[:active]
+        return net.pad_after_eos(out).view(T - 1, n, B, T)
+
+    @torch.no_grad()
+    def rewards(self, seqs: torch.Tensor, n: int, score: ScoreFn, gen: torch.Generator) -> torch.Tensor:
+        """Per-token rewards Q (B, T) (Eq. 33-34): mean score of N completions; the last column is score(seqs).
+
+        Args:
+            seqs: (B, T) sampled sequences.
+            n: rollouts per prefix.
+            score: maps (R, T) ids to (R,) rewards, e.g. D's probability of "real".
+            gen: random source for the completions.
+        """
+        B, T = seqs.shape
+        done = self.completions(seqs, n, gen)  # (T-1, N, B, T)
+        scored = score(torch.cat([done.view(-1, T), seqs]))  # ((T-1)*N*B + B,)
+        q_prefix = scored[:-B].view(T - 1, n, B).mean(dim=1)  # (T-1, B)
+        return torch.cat([q_prefix.t(), scored[-B:].unsqueeze(1)], dim=1)  # (B, T)

@@ -1,0 +1,212 @@
+"""The rating web app through Flask's test client: tokens, escaping, blinding, one answer per item."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flask")
+
+from eval.human.app import create_app, is_loopback  # noqa: E402
+from eval.human.store import Study  # noqa: E402
+from tests.test_human_support import make_study  # noqa: E402
+
+SCRIPT = "<script>window.__pwned = 1</script><img src=x onerror=alert(1)> & \"quotes\" 'too'"
+
+
+def answers_in_db(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT rater_id, item_id, human, fluency FROM answers ORDER BY rowid").fetchall()
+
+
+def item_code(html: str) -> str:
+    return re.search(r'name="item" value="([0-9a-f]{10})"', html).group(1)
+
+
+@pytest.fixture
+def study(tmp_path: Path):
+    db, tokens, owner = make_study(
+        tmp_path, per_system=3, raters=2, extra={"seqgan": [SCRIPT, "plain a", "plain b"]}
+    )
+    app = create_app(db)
+    app.config["TESTING"] = True
+    with Study.open(db) as s:
+        organiser = s.organiser_token
+    return db, tokens, owner, app.test_client(), organiser
+
+
+def test_rating_page_shows_one_item_with_progress_and_security_headers(study) -> None:
+    _db, tokens, owner, client, _org = study
+    resp = client.get(f"/r/{tokens[0]}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Item <strong>1</strong> of 9" in html
+    assert 'id="btn-human"' in html and 'id="btn-machine"' in html
+    assert '<meta name="viewport"' in html
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert client.get("/assets/rate.js").status_code == 200
+    assert client.get("/assets/style.css").headers["Content-Type"].startswith("text/css")
+
+
+def test_script_sample_is_escaped(study) -> None:
+    db, tokens, _owner, client, _org = study
+    seen = False
+    for _ in range(9):
+        html = client.get(f"/r/{tokens[0]}").get_data(as_text=True)
+        assert "<script>window" not in html and "<img src=x" not in html
+        if "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html:
+            seen = True
+        client.post(f"/r/{tokens[0]}/answer", data={"item": item_code(html), "answer": "machine"})
+    assert seen
+    done = client.get(f"/r/{tokens[0]}").get_data(as_text=True)
+    assert "You have judged all 9 texts" in done and "<script" not in done
+
+
+def test_rater_pages_never_name_the_system(study) -> None:
+    _db, tokens, owner, client, _org = study
+    shown = []
+    for _ in range(9):
+        html = client.get(f"/r/{tokens[1]}").get_data(as_text=True)
+        for name in ("mle", "seqgan", "real"):
+            assert not re.search(rf"\b{name}\b", html, re.IGNORECASE), name
+        code = item_code(html)
+        shown.append(code)
+        assert (
+            client.post(f"/r/{tokens[1]}/answer", data={"item": code, "answer": "human"}).status_code == 303
+        )
+    assert len(set(shown)) == 9
+    assert "You have judged all 9 texts" in client.get(f"/r/{tokens[1]}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/"),
+        ("get", "/r/"),
+        ("get", "/r/forged-token-forged-token"),
+        ("get", "/r/<script>"),
+        ("get", "/o/forged-organiser-token-xyz"),
+        ("get", "/o/forged-organiser-token-xyz/answers.csv"),
+        ("get", "/o/forged-organiser-token-xyz/results.json"),
+        ("get", "/assets/../study.db"),
+        ("post", "/r/forged-token-forged-token/answer"),
+        ("post", "/r//answer"),
+        ("post", "/answer"),
+        ("post", "/r/"),
+    ],
+)
+def test_missing_or_forged_token_is_403_and_writes_nothing(study, method: str, path: str) -> None:
+    db, tokens, _owner, client, _org = study
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    before = answers_in_db(db)
+    resp = getattr(client, method)(path, data={"item": code, "answer": "human"})
+    assert resp.status_code == 403
+    body = resp.get_data(as_text=True)
+    assert code not in body and "Item" not in body
+    assert answers_in_db(db) == before == []
+
+
+def test_tokens_do_not_cross_roles(study) -> None:
+    db, tokens, _owner, client, organiser = study
+    assert client.get(f"/o/{tokens[0]}").status_code == 403
+    assert client.get(f"/r/{organiser}").status_code == 403
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    assert client.post(f"/r/{organiser}/answer", data={"item": code, "answer": "human"}).status_code == 403
+    assert answers_in_db(db) == []
+
+
+def test_double_answer_is_not_counted_twice_and_says_so(study) -> None:
+    db, tokens, _owner, client, _org = study
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    first = client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human"})
+    assert first.status_code == 303 and first.headers["Location"].endswith(f"/r/{tokens[0]}")
+    again = client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "machine"})
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "already answered" in html and "first answer stands" in html
+    assert "Item <strong>2</strong> of 9" in html  # and it carries on with the next item
+    rows = answers_in_db(db)
+    assert len(rows) == 1 and rows[0][2] == 1
+
+
+def test_bad_posts_write_nothing(study) -> None:
+    db, tokens, _owner, client, _org = study
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    assert client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "maybe"}).status_code == 400
+    assert client.post(f"/r/{tokens[0]}/answer", data={"item": code}).status_code == 400
+    resp = client.post(f"/r/{tokens[0]}/answer", data={"item": "0123456789", "answer": "human"})
+    assert resp.status_code == 400 and "not one of yours" in resp.get_data(as_text=True)
+    assert (
+        client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "h" * 100_000}).status_code == 413
+    )
+    assert client.get(f"/r/{tokens[0]}/answer").status_code == 403
+    assert answers_in_db(db) == []
+
+
+def test_fluency_is_required_when_asked(tmp_path: Path) -> None:
+    db, tokens, _owner = make_study(tmp_path, per_system=2, raters=1, fluency=True)
+    client = create_app(db).test_client()
+    html = client.get(f"/r/{tokens[0]}").get_data(as_text=True)
+    assert html.count('name="fluency"') == 5
+    code = item_code(html)
+    assert client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human"}).status_code == 400
+    bad = client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human", "fluency": "9"})
+    assert bad.status_code == 400 and answers_in_db(db) == []
+    ok = client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human", "fluency": "4"})
+    assert ok.status_code == 303
+    assert answers_in_db(db)[0][2:] == (1, 4)
+
+
+def test_resume_continues_in_the_raters_own_order(study) -> None:
+    db, tokens, _owner, client, _org = study
+    first_codes = []
+    for _ in range(4):
+        code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+        first_codes.append(code)
+        client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human"})
+    # A new client (another device, no cookies) with the same link carries on at item 5.
+    other = create_app(db).test_client()
+    html = other.get(f"/r/{tokens[0]}").get_data(as_text=True)
+    assert "Item <strong>5</strong> of 9" in html and item_code(html) not in first_codes
+    with Study.open(db) as s:
+        rater = s.rater_by_token(tokens[0])
+        order = [
+            row[0]
+            for row in s.conn.execute(
+                "SELECT i.code FROM assignments a JOIN items i ON i.id = a.item_id"
+                " WHERE a.rater_id = ? ORDER BY a.position",
+                (rater.id,),
+            )
+        ]
+    assert order[:4] == first_codes and order[4] == item_code(html)
+
+
+def test_organiser_page_shows_progress_and_results(study) -> None:
+    db, tokens, _owner, client, organiser = study
+    for _ in range(3):
+        code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+        client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human"})
+    resp = client.get(f"/o/{organiser}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert 'http-equiv="refresh"' in html
+    assert re.search(r"r001</td>.*?3 / 9", html, re.S) and re.search(r"r002</td>.*?0 / 9", html, re.S)
+    for name in ("mle", "seqgan", "real"):
+        assert f"<td>{name}" in html
+    assert "<script" not in html and "&lt;script&gt;" not in html  # texts are not shown there at all
+    csv_text = client.get(f"/o/{organiser}/answers.csv").get_data(as_text=True)
+    assert csv_text.count("\n") == 4 and csv_text.startswith("rater,item,system,answer")
+    report = client.get(f"/o/{organiser}/results.json").get_json()
+    assert report["answers"] == 3 and sum(r["judged_human"] for r in report["systems"]) == 3
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.com")
