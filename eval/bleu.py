@@ -422,7 +422,7 @@ def self_bleu_stats(samples: Sequence[Sequence[str]], max_n: int = 4) -> Sentenc
     lower = lens[np.maximum(k - 1, 0)]
     upper = lens[np.minimum(k + 1, lens.shape[0] - 1)]
     ref_len = np.where(
-        lens_count[k] >= 2, lengths, _closest_lengths(lengths, lower, lower_ok, upper, upper_ok)
+        lens_count[k] >= 1, lengths, _closest_lengths(lengths, lower, lower_ok, upper, upper_ok)
     )
     return SentenceStats(matches, _totals(lengths, max_n), lengths, ref_len.astype(np.int64))
 

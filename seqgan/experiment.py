@@ -200,7 +200,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
             stored = json.loads(config_path.read_text(encoding="utf-8"))["config"]
         except (OSError, ValueError, KeyError) as err:
             raise UserError(f"{config_path} is unreadable ({err}); use a new --run-dir") from err
-        diffs = [d for d in _config_differences(stored, config.to_dict())
+        diffs = [d for d in _config_differences(stored, json.loads(json.dumps(config.to_dict())))
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:
             raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +107,15 @@ def test_char_tokenization_lowercase_and_unicode(capsys, tmp_path):
     assert "tok:char+lowercase" in rows[("bleu", 2)]["signature"]
 
 
+def test_lines_split_only_at_newlines(capsys, tmp_path):
+    refs, hyps = tmp_path / "r.txt", tmp_path / "h.txt"
+    refs.write_bytes("a b\u2028c d\r\ne f\n".encode("utf-8"))  # U+2028 is not a line break here
+    hyps.write_text("a b\u2028c d", encoding="utf-8")
+    rows = _run_json(capsys, ["bleu", "--refs", str(refs), "--hyps", str(hyps), "-n", "1"])
+    assert "nrefs:2|nhyps:1|" in rows[("bleu", 1)]["signature"]
+    assert rows[("bleu", 1)]["score"] == 1.0
+
+
 def _expect_user_error(capsys, argv, *fragments):
     assert cli.main(argv) == 2
     captured = capsys.readouterr()
@@ -161,5 +171,6 @@ def test_not_utf8_names_file_and_byte_offset(capsys, files, tmp_path):
 def test_import_is_light():
     code = ("import sys, eval.bleu_cli; "
             "print(sorted(m for m in ('numpy', 'nltk', 'sacrebleu', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.strip() == "[]"

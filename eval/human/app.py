@@ -284,14 +284,15 @@ def serve(
     if not is_loopback(host):
         print(
             f"warning: listening on {host}, reachable from other machines over plain HTTP;"
-            " put it behind HTTPS before sending links over the internet",
+            " put it behind HTTPS (and pass --base-url) before sending links over the internet",
             file=sys.stderr,
             flush=True,
         )
     try:
-        server.run()
+        server.run()  # returns on Ctrl-C
     except KeyboardInterrupt:
-        print("stopped; every acknowledged answer is saved in the study file", file=sys.stderr)
+        pass
     finally:
         server.close()
+    print("stopped; every acknowledged answer is saved in the study file", file=sys.stderr)
     return 0

@@ -88,7 +88,7 @@ def _invite(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .app import serve
 
-    return serve(args.study, host=args.host, port=args.port, threads=args.threads, public_url=args.public_url)
+    return serve(args.study, host=args.host, port=args.port, threads=args.threads, public_url=args.base_url)
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -221,7 +221,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     p.add_argument(
-        "--public-url", metavar="URL", help="address raters use, if not http://HOST:PORT (printed links)"
+        "--base-url",
+        metavar="URL",
+        help="address raters reach the server at, if not http://HOST:PORT (for links)",
     )
     p.set_defaults(func=_serve)
 
