@@ -15,6 +15,8 @@ from seqgan.errors import UserError
 # Modules that each add sub-commands. Imported at parse time, so they must import heavy libraries lazily.
 COMMAND_MODULES = [
     "seqgan.commands",
+    "eval.bleu_cli",
+    "eval.human.cli",
 ]
 
 

@@ -205,7 +205,7 @@ def _check_order(n: int, max_n: int) -> None:
 def _encode(sentences: Sequence[Sequence[str]], vocab: dict, grow: bool) -> tuple[np.ndarray, np.ndarray]:
     """Map tokens to integer ids (unknown: -1 unless grow) and return (flat ids, lengths)."""
     if any(isinstance(s, str) for s in sentences):
-        raise UserError("sentences must be lists of tokens, not strings; split them first, e.g. with tokenize()")
+        raise UserError("sentences must be token lists, not strings; split them first (eval.bleu.tokenize)")
     lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     total = int(lengths.sum())
     if grow:
@@ -422,7 +422,7 @@ def self_bleu_stats(samples: Sequence[Sequence[str]], max_n: int = 4) -> Sentenc
     lower = lens[np.maximum(k - 1, 0)]
     upper = lens[np.minimum(k + 1, lens.shape[0] - 1)]
     ref_len = np.where(
-        lens_count[k] >= 1, lengths, _closest_lengths(lengths, lower, lower_ok, upper, upper_ok)
+        lens_count[k] >= 2, lengths, _closest_lengths(lengths, lower, lower_ok, upper, upper_ok)
     )
     return SentenceStats(matches, _totals(lengths, max_n), lengths, ref_len.astype(np.int64))
 

@@ -84,7 +84,8 @@ def test_bleu_mean_equals_nltk_for_orders_1_to_5_with_unicode():
 
 def test_hand_computed_values():
     refs = [["a", "b", "c", "d"], ["a", "b", "x"]]
-    # hyp a b b x: closest ref length 4 (bp 1); unigrams a,b,(b clipped),x -> 3/4; bigrams ab,bx match, bb not -> 2/3
+    # hyp a b b x: closest ref length 4 (bp 1); unigrams a,b,(2nd b clipped),x -> 3/4;
+    # bigrams ab, bx match, bb does not -> 2/3
     hyp = ["a", "b", "b", "x"]
     assert B.bleu([hyp], refs, 1, smoothing="none").score == pytest.approx(3 / 4, abs=1e-15)
     assert B.bleu([hyp], refs, 2, smoothing="none").score == pytest.approx(math.sqrt(0.5), abs=1e-15)
@@ -136,7 +137,7 @@ def test_user_errors():
         B.ReferenceSet([], 4)
     with pytest.raises(UserError, match="no hypotheses"):
         B.bleu([], [["a"]], 2)
-    with pytest.raises(UserError, match="lists of tokens"):
+    with pytest.raises(UserError, match="token lists"):
         B.bleu(["a b c"], [["a"]], 2)
     with pytest.raises(UserError, match="method6"):
         B.bleu([["a", "b"]], [["a", "b"]], 2, smoothing="method6")

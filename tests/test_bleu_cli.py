@@ -37,8 +37,14 @@ def _nltk_mean(refs, hyps, n):
     refs, hyps = [r.split() for r in refs], [h.split() for h in hyps]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(np.mean([sentence_bleu(refs, h, (1 / n,) * n, smoothing_function=SmoothingFunction().method1)
-                              for h in hyps]))
+        return float(
+            np.mean(
+                [
+                    sentence_bleu(refs, h, (1 / n,) * n, smoothing_function=SmoothingFunction().method1)
+                    for h in hyps
+                ]
+            )
+        )
 
 
 def _run_json(capsys, argv):
@@ -59,7 +65,9 @@ def test_table_output(capsys, files):
         metric, order, score, signature = line.split()
         assert (metric, int(order)) == ("bleu", n)
         assert float(score) == pytest.approx(_nltk_mean(REFS, HYPS, n), abs=5e-7)
-        assert signature.startswith(f"bleu-n:{n}|") and "|smooth:method1|tok:word|nrefs:4|nhyps:5|" in signature
+        assert (
+            signature.startswith(f"bleu-n:{n}|") and "|smooth:method1|tok:word|nrefs:4|nhyps:5|" in signature
+        )
 
 
 def test_json_with_self_bleu_and_sacrebleu(capsys, files):
@@ -69,9 +77,18 @@ def test_json_with_self_bleu_and_sacrebleu(capsys, files):
     parallel_refs = REFS + ["the cat is on the mat"]
     with open(refs, "a", encoding="utf-8") as fh:
         fh.write(parallel_refs[-1] + "\n")
-    rows = _run_json(capsys, ["bleu", "--refs", refs, "--hyps", hyps, "-n", "3,2", "--self-bleu", "--sacrebleu"])
-    assert set(rows) == {("bleu", 2), ("bleu", 3), ("self-bleu", 2), ("self-bleu", 3), ("sacrebleu", 2),
-                         ("sacrebleu", 3), ("chrf", None)}
+    rows = _run_json(
+        capsys, ["bleu", "--refs", refs, "--hyps", hyps, "-n", "3,2", "--self-bleu", "--sacrebleu"]
+    )
+    assert set(rows) == {
+        ("bleu", 2),
+        ("bleu", 3),
+        ("self-bleu", 2),
+        ("self-bleu", 3),
+        ("sacrebleu", 2),
+        ("sacrebleu", 3),
+        ("chrf", None),
+    }
     assert rows[("bleu", 3)]["score"] == pytest.approx(_nltk_mean(parallel_refs, HYPS, 3), abs=1e-9)
     hyp_tokens = [h.split() for h in HYPS]
     assert rows[("self-bleu", 2)]["score"] == pytest.approx(B.self_bleu(hyp_tokens, 2).score, abs=1e-12)
@@ -85,8 +102,9 @@ def test_json_with_self_bleu_and_sacrebleu(capsys, files):
 def test_self_bleu_only_with_subset_and_stdin(capsys, monkeypatch, tmp_path):
     lines = [f"w{i % 7} w{i % 5} w{i % 3} x" for i in range(30)]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(lines).encode("utf-8"))))
-    rows = _run_json(capsys, ["bleu", "--hyps", "-", "-n", "2", "--self-bleu", "--self-bleu-samples", "8",
-                              "--seed", "3"])
+    rows = _run_json(
+        capsys, ["bleu", "--hyps", "-", "-n", "2", "--self-bleu", "--self-bleu-samples", "8", "--seed", "3"]
+    )
     expected = B.self_bleu([line.split() for line in lines], 2, n_samples=8, seed=3)
     assert rows[("self-bleu", 2)]["score"] == pytest.approx(expected.score, abs=1e-12)
     assert "samples:8|of:30|seed:3" in rows[("self-bleu", 2)]["signature"]
@@ -95,9 +113,24 @@ def test_self_bleu_only_with_subset_and_stdin(capsys, monkeypatch, tmp_path):
 def test_char_tokenization_lowercase_and_unicode(capsys, tmp_path):
     refs, hyps = tmp_path / "r.txt", tmp_path / "h.txt"
     refs.write_text("Größe Straße\nnaïve café\n", encoding="utf-8")
-    hyps.write_text("grösse strasse\nNAÏVE CAFÉ\n", encoding="utf-8")
-    rows = _run_json(capsys, ["bleu", "--refs", str(refs), "--hyps", str(hyps), "-n", "2", "--tokenize", "char",
-                              "--lowercase", "--smoothing", "none"])
+    hyps.write_text("\ufeffgrösse strasse\nNAÏVE CAFÉ\n", encoding="utf-8")  # a byte-order mark is dropped
+    rows = _run_json(
+        capsys,
+        [
+            "bleu",
+            "--refs",
+            str(refs),
+            "--hyps",
+            str(hyps),
+            "-n",
+            "2",
+            "--tokenize",
+            "char",
+            "--lowercase",
+            "--smoothing",
+            "none",
+        ],
+    )
     r = [list("größestraße"), list("naïvecafé")]
     h = [list("grössestrasse"), list("naïvecafé")]
     with warnings.catch_warnings():
@@ -130,8 +163,9 @@ def _expect_user_error(capsys, argv, *fragments):
 
 def test_missing_and_empty_files(capsys, files, tmp_path):
     refs, hyps = files
-    _expect_user_error(capsys, ["bleu", "--refs", str(tmp_path / "nope.txt"), "--hyps", hyps], "not found",
-                       "nope.txt")
+    _expect_user_error(
+        capsys, ["bleu", "--refs", str(tmp_path / "nope.txt"), "--hyps", hyps], "not found", "nope.txt"
+    )
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n\n", encoding="utf-8")
     _expect_user_error(capsys, ["bleu", "--refs", refs, "--hyps", str(empty)], "empty", "empty.txt")
@@ -157,20 +191,33 @@ def test_bad_options(capsys, files):
     short = refs + ".short"
     with open(short, "w", encoding="utf-8") as fh:
         fh.write("one line\n")
-    _expect_user_error(capsys, ["bleu", "--refs", short, "--hyps", hyps, "--sacrebleu"], "one reference line per")
+    _expect_user_error(
+        capsys, ["bleu", "--refs", short, "--hyps", hyps, "--sacrebleu"], "one reference line per"
+    )
 
 
 def test_not_utf8_names_file_and_byte_offset(capsys, files, tmp_path):
     refs, _ = files
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("ok line\ncaf\u00e9 au lait\n".encode("latin-1"))
-    _expect_user_error(capsys, ["bleu", "--refs", refs, "--hyps", str(bad)], "mismatched encodings", "latin1.txt",
-                       "byte offset 11", "line 2", "iconv")
+    _expect_user_error(
+        capsys,
+        ["bleu", "--refs", refs, "--hyps", str(bad)],
+        "mismatched encodings",
+        "latin1.txt",
+        "byte offset 11",
+        "line 2",
+        "iconv",
+    )
 
 
 def test_import_is_light():
-    code = ("import sys, eval.bleu_cli; "
-            "print(sorted(m for m in ('numpy', 'nltk', 'sacrebleu', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, eval.bleu_cli; "
+        "print(sorted(m for m in ('numpy', 'nltk', 'sacrebleu', 'torch') if m in sys.modules))"
+    )
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    ).stdout
     assert out.strip() == "[]"

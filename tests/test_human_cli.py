@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -35,8 +37,6 @@ def test_register_module_imports_no_web_or_numeric_libraries() -> None:
         " heavy = [m for m in ('flask', 'waitress', 'numpy', 'sqlite3') if m in sys.modules];"
         " print(','.join(heavy))"
     )
-    import subprocess
-
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -69,8 +69,18 @@ def test_create_mixes_and_blinds_files(tmp_path: Path, capsys: pytest.CaptureFix
         "--system", f"mle={tmp_path / 'mle.txt'}", "--system", f"seqgan={tmp_path / 'seqgan.txt'}",
         "--real", str(tmp_path / "real.txt"), "--fluency",
     )[0] == 0  # fmt: skip
-    with Study.open(db) as a, Study.open(db2) as b:
-        assert a.items() == b.items()
+    # ... also in another process with another string-hash seed.
+    db3 = tmp_path / "s3.db"
+    argv = ["create", "--study", str(db3), "--per-system", "4", "--seed", "3", "--fluency",
+            "--system", f"mle={tmp_path / 'mle.txt'}", "--system", f"seqgan={tmp_path / 'seqgan.txt'}",
+            "--real", str(tmp_path / "real.txt")]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    subprocess.run(
+        [sys.executable, "-m", "eval.human", *argv], cwd=root, env=env, check=True, capture_output=True
+    )
+    with Study.open(db) as a, Study.open(db2) as b, Study.open(db3) as c:
+        assert a.items() == b.items() == c.items()
 
 
 @pytest.mark.parametrize(

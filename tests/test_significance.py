@@ -60,7 +60,9 @@ def test_betainc_and_t_distribution_equal_scipy():
     for a in [0.5, 1.0, 2.5, 10.0, 150.0, 5000.0]:
         for b in [0.5, 1.0, 3.0, 40.0]:
             for x in [1e-8, 0.01, 0.3, 0.5, 0.77, 0.99, 1 - 1e-9]:
-                assert S.betainc(a, b, x) == pytest.approx(scipy.special.betainc(a, b, x), rel=1e-9, abs=1e-300)
+                assert S.betainc(a, b, x) == pytest.approx(
+                    scipy.special.betainc(a, b, x), rel=1e-9, abs=1e-300
+                )
     for df in [1.0, 2.5, 7.0, 30.0, 1e3, 1e5, 1e6]:
         for t in [-4.0, -0.3, 0.0, 1e-3, 0.7, 1.96, 6.0, 40.0]:
             assert S.student_t_sf(t, df) == pytest.approx(scipy.stats.t.sf(t, df), rel=1e-9, abs=1e-300)
@@ -86,8 +88,13 @@ def test_paired_tests_equal_sacrebleu(monkeypatch, test_type):
     monkeypatch.delenv("SACREBLEU_SEED", raising=False)  # sacrebleu's default seed: 12345
     metric, refs, base, system = _sacrebleu_inputs()
     n_resamples = 300 if test_type == "bs" else 600
-    _, results = PairedTest([("base", base), ("sys", system)], {"BLEU": metric}, [refs], test_type=test_type,
-                            n_samples=n_resamples)()
+    _, results = PairedTest(
+        [("base", base), ("sys", system)],
+        {"BLEU": metric},
+        [refs],
+        test_type=test_type,
+        n_samples=n_resamples,
+    )()
     expected = results[next(k for k in results if k != "System")][1]
     stats_a = np.array(metric._extract_corpus_statistics(base, [refs]))
     stats_b = np.array(metric._extract_corpus_statistics(system, [refs]))

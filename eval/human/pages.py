@@ -260,6 +260,10 @@ SCRIPT = """(function () {
     sent = true;
     form.classList.add("sending");
   });
+  window.addEventListener("pageshow", function () {  // back/forward cache: allow answering again
+    sent = false;
+    form.classList.remove("sending");
+  });
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
     var key = (event.key || "").toLowerCase();

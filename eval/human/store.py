@@ -197,10 +197,11 @@ class Study:
         items = [(spec.name, text) for spec in systems for text in texts[spec.name]]
         rng = random.Random(seed)
         rng.shuffle(items)
-        codes: set[str] = set()
-        while len(codes) < len(items):
-            codes.add(f"{rng.getrandbits(40):010x}")
-        code_list = sorted(codes, key=lambda _: rng.random())
+        code_list: list[str] = []
+        while len(code_list) < len(items):
+            code = f"{rng.getrandbits(40):010x}"
+            if code not in code_list:
+                code_list.append(code)
         conn = _connect(path)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
