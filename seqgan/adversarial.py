@@ -21,9 +21,25 @@ from seqgan.pretrain import clipped_step, discriminator_epoch, mle_epoch
 from seqgan.rollout import Rollout, ScoreFn
 
 
+class DiscriminatorReward:
+    """D's probability that a sequence is real, in eval mode (no dropout); shares prefix work when it can."""
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        self.discriminator = discriminator
+
+    def __call__(self, seqs: torch.Tensor) -> torch.Tensor:
+        return self.discriminator.prob_real(seqs)
+
+    def completions(self, done: torch.Tensor, seqs: torch.Tensor) -> torch.Tensor:
+        """(T-1, N, B) scores of rollout completions (T-1, N, B, T) of `seqs` (B, T)."""
+        if hasattr(self.discriminator, "prob_real_completions"):
+            return self.discriminator.prob_real_completions(done, seqs)
+        return self.discriminator.prob_real(done.flatten(0, 2)).view(done.shape[:3])
+
+
 def discriminator_reward(pair: SeqGANPair) -> ScoreFn:
-    """D's probability that a sequence is real, in eval mode (no dropout)."""
-    return pair.discriminator.prob_real
+    """D's probability that a sequence is real (SeqGAN's reward)."""
+    return DiscriminatorReward(pair.discriminator)
 
 
 def constant_reward(pair: SeqGANPair) -> ScoreFn:

@@ -44,6 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
+    p = subparsers.add_parser("oracle-study", help="random G, MLE, constant-reward PG and SeqGAN over seeds",
+                              description="Pretrain once per seed, branch every method off it, and write "
+                              "summary.json and table.md (NLL-oracle and NLL-test, mean +- std). Resumable.")
+    p.add_argument("--experiment", default="oracle")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
+    p.add_argument("--methods", default="mle,constant,seqgan", help="comma-separated: mle, constant, seqgan, "
+                   "seqgan-baseline")
+    p.add_argument("--out", required=True, help="study folder (runs, summary.json, table.md)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_oracle_study)
+
     p = subparsers.add_parser("experiments", help="list presets")
     p.add_argument("--keys", action="store_true", help="also list every config key with its default")
     p.set_defaults(func=cmd_experiments)
@@ -117,6 +129,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"NLL-oracle {oracle.value:.4f}  {oracle.signature}")
         print(f"NLL-test   {test.value:.4f}  {test.signature}")
+    return 0
+
+
+def cmd_oracle_study(args: argparse.Namespace) -> int:
+    """seqgan oracle-study."""
+    from seqgan.config import apply_overrides
+    from seqgan.experiments import get_preset
+    from seqgan.study import run_oracle_study
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError as err:
+        raise UserError(f"--seeds must be comma-separated integers (got {args.seeds!r})") from err
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    base = apply_overrides(get_preset(args.experiment), args.overrides)
+    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir)
+    from seqgan.study import table_markdown
+
+    print(table_markdown(summary))
     return 0
 
 

@@ -62,11 +62,58 @@ class CNNDiscriminator(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2) for ids (B, T); class 1 means "real"."""
-        z = self.features(ids)  # (B, F)
+        return self.classify(self.features(ids))
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        """Highway layer, dropout and output layer on pooled features (B, F) -> logits (B, 2)."""
         transform, gate = self.highway(z).chunk(2, dim=1)  # (B, F) each
         gate = torch.sigmoid(gate)
         z = gate * F.relu(transform) + (1.0 - gate) * z  # highway layer
         return self.out(self.dropout(z))  # (B, 2)
+
+    @torch.no_grad()
+    def prob_real_completions(self, completions: torch.Tensor, seqs: torch.Tensor) -> torch.Tensor:
+        """D(Y) of every rollout completion, sharing the convolution windows that lie inside the prefix.
+
+        Completions of the prefix Y_{1:t} all start with the same t tokens, so a width-k window that ends
+        inside the prefix has the same response in all of them, and in `seqs` itself: its max over the
+        prefix is a running max over `seqs`' windows, computed once. Only windows that reach into the
+        sampled part are computed per completion. The result equals `prob_real` on the flattened
+        completions up to float rounding.
+
+        Args:
+            completions: (T-1, N, B, T); [t-1, i, b] starts with seqs[b, :t].
+            seqs: (B, T) the sequences that were completed.
+
+        Returns:
+            (T-1, N, B) probabilities of "real".
+        """
+        Tm1, N, B, T = completions.shape
+        if T < max(self.filter_sizes):
+            return self.prob_real(completions.reshape(-1, T)).view(Tm1, N, B)
+        was_training = self.training
+        self.eval()
+        try:
+            full = self.embedding(seqs).transpose(1, 2)  # (B, E, T)
+            # running max over the windows of seqs: prefix_max[k][:, :, j] = max of windows 0..j
+            prefix_max = [conv(full).cummax(dim=2).values for conv in self.convs]  # each (B, n_k, T-k+1)
+            features = []
+            for t in range(1, T):
+                x = self.embedding(completions[t - 1].reshape(N * B, T)).transpose(1, 2)  # (NB, E, T)
+                pooled = []
+                for conv, k, pmax in zip(self.convs, self.filter_sizes, prefix_max, strict=True):
+                    start = max(0, t - k + 1)  # first window that reaches past the prefix
+                    fresh = conv(x[:, :, start:]).amax(dim=2)  # (NB, n_k)
+                    if start > 0:  # windows 0..start-1 lie inside the prefix: shared across rollouts
+                        fresh = torch.maximum(fresh, pmax[:, :, start - 1].repeat(N, 1))
+                    pooled.append(fresh)
+                features.append(F.relu(torch.cat(pooled, dim=1)))  # (NB, F)
+            z = torch.cat(features)  # ((T-1) * N * B, F)
+            probs = torch.cat([torch.softmax(self.classify(z[lo:lo + SCORE_ROWS]), dim=1)[:, 1]
+                               for lo in range(0, z.shape[0], SCORE_ROWS)])
+        finally:
+            self.train(was_training)
+        return probs.view(Tm1, N, B)
 
     def l2_penalty(self) -> torch.Tensor:
         """tf.nn.l2_loss of the output layer's weight and bias (sum of squares / 2), as in the paper's code."""

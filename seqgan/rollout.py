@@ -47,7 +47,7 @@ class Rollout:
     @torch.no_grad()
     def update_(self) -> None:
         """Delayed update after a G step: rollout <- rate * rollout + (1 - rate) * G."""
-        for p_roll, p_gen in zip(self.net.parameters(), self.generator.parameters()):
+        for p_roll, p_gen in zip(self.net.parameters(), self.generator.parameters(), strict=True):
             p_roll.lerp_(p_gen, 1.0 - self.update_rate)
 
     @torch.no_grad()
@@ -95,11 +95,16 @@ class Rollout:
         Args:
             seqs: (B, T) sampled sequences.
             n: rollouts per prefix.
-            score: maps (R, T) ids to (R,) rewards, e.g. D's probability of "real".
+            score: maps (R, T) ids to (R,) rewards, e.g. D's probability of "real". If it also has a
+                `completions(done, seqs) -> (T-1, N, B)` method (D does: it shares work across the
+                completions of one prefix), that is used for the completions.
             gen: random source for the completions.
         """
         B, T = seqs.shape
         done = self.completions(seqs, n, gen)  # (T-1, N, B, T)
-        scored = score(torch.cat([done.view(-1, T), seqs]))  # ((T-1)*N*B + B,)
-        q_prefix = scored[:-B].view(T - 1, n, B).mean(dim=1)  # (T-1, B)
-        return torch.cat([q_prefix.t(), scored[-B:].unsqueeze(1)], dim=1)  # (B, T)
+        if hasattr(score, "completions"):
+            scored = score.completions(done, seqs)  # (T-1, N, B)
+        else:
+            scored = score(done.view(-1, T)).view(T - 1, n, B)
+        q_prefix = scored.mean(dim=1)  # (T-1, B)
+        return torch.cat([q_prefix.t(), score(seqs).unsqueeze(1)], dim=1)  # (B, T)

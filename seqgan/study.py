@@ -1,0 +1,118 @@
+"""The oracle study: random G, MLE, constant-reward PG and SeqGAN over several seeds, as one command.
+
+Each seed pretrains once (G by MLE, then D); every method branches off that same checkpoint with the same
+random state, so the methods differ only in their adversarial phase.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from seqgan.config import ExperimentConfig, apply_overrides
+from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
+from seqgan.core.log import MetricsLog
+from seqgan.errors import UserError
+from seqgan.experiment import train
+
+# name -> config overrides of the adversarial phase
+METHODS: dict[str, list[str]] = {
+    "mle": ["adversarial.method=mle"],
+    "constant": ["adversarial.method=constant"],
+    "seqgan": ["adversarial.method=seqgan"],
+    "seqgan-baseline": ["adversarial.method=seqgan", "adversarial.baseline=mean"],
+}
+PAPER_TABLE1 = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg-bleu": 8.946, "seqgan": 8.736}
+
+
+def _curve(run_dir: Path) -> list[dict]:
+    return [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r.get("event") == "eval"]
+
+
+def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str], out_dir: str | Path,
+                     data_dir: str | None = None) -> dict:
+    """Train every (seed, method) run (resuming any that exist) and summarise them.
+
+    Args:
+        base: the preset with user overrides (its adversarial.method is replaced per method).
+        seeds: seeds to run.
+        methods: names from METHODS.
+        out_dir: runs go to out_dir/seed{S}/{method}; the summary to out_dir/summary.json and table.md.
+        data_dir: data folder.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    out_dir = Path(out_dir)
+    per_seed: dict[int, dict] = {}
+    for seed in seeds:
+        seed_dir = out_dir / f"seed{seed}"
+        pretrain_dir = seed_dir / "pretrain"
+        pre_cfg = apply_overrides(base, [f"seed={seed}", "adversarial.method=seqgan", "schedule.adv_epochs=0"])
+        print(f"== seed {seed}: pretraining -> {pretrain_dir}", flush=True)
+        train(pre_cfg, pretrain_dir, data_dir, argv=["oracle-study"])
+        init = _curve(pretrain_dir)[0]
+        results = {"random": {"nll_oracle": init["nll_oracle"], "nll_test": init["nll_test"]}}
+        for method in methods:
+            cfg = apply_overrides(base, [f"seed={seed}", *METHODS[method]])
+            run_dir = seed_dir / method
+            print(f"== seed {seed}: {method} -> {run_dir}", flush=True)
+            final = train(cfg, run_dir, data_dir, init_from=str(pretrain_dir), argv=["oracle-study"])
+            adv = [r for r in _curve(run_dir) if r["phase"] == "adversarial"]
+            results[method] = {"nll_oracle": final["nll_oracle"], "nll_test": final["nll_test"],
+                               "curve": [(r["epoch"], r["nll_oracle"], r["nll_test"]) for r in adv]}
+        per_seed[seed] = results
+    summary = summarise(per_seed, ["random", *methods])
+    summary["config"] = base.to_dict()
+    atomic_write_json(out_dir / "summary.json", summary)
+    atomic_write_text(out_dir / "table.md", table_markdown(summary))
+    return summary
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
+    """Mean and std over seeds of each method's final NLL-oracle and NLL-test, plus curve comparisons."""
+    table = {}
+    for row in rows:
+        oracle = [per_seed[s][row]["nll_oracle"] for s in per_seed]
+        test = [per_seed[s][row]["nll_test"] for s in per_seed]
+        table[row] = {"nll_oracle": _mean_std(oracle), "nll_test": _mean_std(test),
+                      "per_seed": {s: (per_seed[s][row]["nll_oracle"], per_seed[s][row]["nll_test"])
+                                   for s in per_seed}}
+    checks = {}
+    for row in rows:
+        if row in ("random", "mle") or "mle" not in rows:
+            continue
+        below_everywhere = {}
+        for s in per_seed:
+            mle = {e: o for e, o, _ in per_seed[s]["mle"]["curve"]}
+            mine = {e: o for e, o, _ in per_seed[s][row]["curve"]}
+            shared = sorted(set(mle) & set(mine))
+            below_everywhere[s] = all(mine[e] < mle[e] for e in shared) if shared else None
+        checks[row] = {"below_mle_at_every_eval": below_everywhere}
+    return {"seeds": list(per_seed), "table": table, "checks": checks, "per_seed": per_seed,
+            "paper": PAPER_TABLE1}
+
+
+def table_markdown(summary: dict) -> str:
+    """The README's NLL-oracle table."""
+    names = {"random": "Random G (before training)", "mle": "MLE (continued)", "constant": "PG, constant reward 1",
+             "seqgan": "SeqGAN", "seqgan-baseline": "SeqGAN, mean-reward baseline"}
+    paper = summary["paper"]
+    lines = [f"| model | NLL-oracle (mean ± std, {len(summary['seeds'])} seeds) | NLL-test | paper NLL-oracle |",
+             "|---|---|---|---|"]
+    for row, vals in summary["table"].items():
+        (mo, so), (mt, st) = vals["nll_oracle"], vals["nll_test"]
+        ref = paper.get(row.split("-")[0] if row.startswith("seqgan") and row != "seqgan" else row, "")
+        lines.append(f"| {names.get(row, row)} | {mo:.3f} ± {so:.3f} | {mt:.3f} ± {st:.3f} | {ref} |")
+    lines.append(f"| (paper only) scheduled sampling / PG-BLEU | | | {paper['ss']} / {paper['pg-bleu']} |")
+    return "\n".join(lines) + "\n"
+
+
+def load_summary(out_dir: str | Path) -> dict:
+    """Read a study's summary.json."""
+    return json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,130 @@
+"""Shared fixtures for the SeqGAN core tests: tiny models, a trained tiny run, and a CLI runner."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# One intra-op thread: these models are tiny, and on a loaded 2-core machine OpenMP's thread barriers make
+# small ops 100x slower (a 200k-row sampling call: 20 s with 2 threads, 0.08 s with 1). Subprocesses get the
+# same setting through SUBPROCESS_ENV, so in-process and subprocess runs do identical arithmetic.
+torch.set_num_threads(1)
+SUBPROCESS_ENV_OVERRIDES = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+# The tiny end-to-end run every CLI test builds on: the oracle-tiny preset (random 200-token oracle, length 10,
+# a small D) with a short adversarial phase. Seconds on a busy 2-core machine.
+TINY = ["--experiment", "oracle-tiny", "--set", "schedule.adv_epochs=3"]
+
+
+@dataclass
+class CliResult:
+    """What one `cli.main(argv)` call did."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+def _call_cli(argv: list[str]) -> int:
+    import cli
+
+    try:
+        return cli.main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse errors and --help
+        return int(exc.code or 0)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Call `cli.main(argv)` in-process; returns a CliResult with its exit code, stdout and stderr."""
+
+    def run(argv: list[str]) -> CliResult:
+        capsys.readouterr()  # drop anything printed before
+        code = _call_cli(argv)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_cli_quiet(argv: list[str]) -> CliResult:
+    """Like `run_cli`, usable from session-scoped fixtures (captures through redirect_*)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _call_cli(argv)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished `seqgan train` run of TINY with seed 1. Read-only: copy it (`copy_run`) before changing it."""
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    result = run_cli_quiet(["train", *TINY, "--seed", "1", "--run-dir", run_dir])
+    assert result.code == 0, result.err
+    return run_dir
+
+
+@pytest.fixture
+def copy_run(tiny_run, tmp_path):
+    """A private copy of the finished tiny run, safe to corrupt."""
+    dest = tmp_path / "run"
+    shutil.copytree(tiny_run, dest)
+    return dest
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes), to show that a failed command changed nothing."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def oracle_dir() -> Path:
+    """../shared/data/seqgan_oracle (via seqgan.paths.data_root), or skip the test that needs it."""
+    from seqgan.paths import data_root
+
+    root = data_root()
+    folder = root / "seqgan_oracle" if root else None
+    if folder is None or not (folder / "target_params.npz").is_file() or not (folder / "real_data.txt").is_file():
+        pytest.skip("shared oracle data (../shared/data/seqgan_oracle or $SEQGAN_DATA) is not available")
+    return folder
+
+
+def tiny_generator(vocab: int = 40, emb: int = 8, hidden: int = 16, max_len: int = 6, seed: int = 0,
+                   std: float = 0.5):
+    """A small LSTMGenerator with N(0, std^2) weights (std large enough that samples are far from uniform)."""
+    from seqgan.generator import LSTMGenerator
+
+    gen = torch.Generator().manual_seed(seed)
+    model = LSTMGenerator(vocab, emb, hidden, max_len).init_normal_(std, gen)
+    with torch.no_grad():  # non-zero biases too, so the bias paths are exercised
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.normal_(0.0, std, generator=gen)
+    return model
+
+
+def tiny_discriminator(vocab: int = 40, seed: int = 0):
+    """A small CNN discriminator built from the config the tests use everywhere."""
+    from seqgan.config import DiscriminatorConfig
+    from seqgan.discriminator import CNNDiscriminator
+
+    torch.manual_seed(seed)
+    d = DiscriminatorConfig(filter_sizes=(2, 3), num_filters=(8, 8), emb_dim=8)
+    return CNNDiscriminator(vocab, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout)
+
+
+if str(REPO_ROOT) not in sys.path:  # `import cli` from any working directory
+    sys.path.insert(0, str(REPO_ROOT))

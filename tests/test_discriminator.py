@@ -1,0 +1,144 @@
+"""seqgan.discriminator: CNN and RNN discriminators, prob_real, and D training on a separable toy problem."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
+from seqgan.pretrain import discriminator_epoch
+from tests.conftest import tiny_discriminator
+
+VOCAB, T = 60, 8
+
+
+def _ids(batch: int, length: int = T, seed: int = 0, lo: int = 0, hi: int = VOCAB) -> torch.Tensor:
+    return torch.randint(lo, hi, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_cnn_forward_shape_and_training_mode_uses_dropout():
+    d = tiny_discriminator(VOCAB)
+    ids = _ids(16)
+    d.train()
+    torch.manual_seed(0)
+    a = d(ids)
+    b = d(ids)
+    assert a.shape == (16, 2)
+    assert not torch.equal(a, b)  # dropout on in training mode
+
+
+def test_cnn_forward_equals_a_hand_written_reference():
+    d = tiny_discriminator(VOCAB).eval()
+    ids = _ids(5, seed=1)
+    x = d.embedding(ids)  # (B, T, E)
+    feats = []
+    for conv, k in zip(d.convs, d.filter_sizes):
+        windows = torch.stack([x[:, t:t + k].flatten(1) for t in range(T - k + 1)], dim=1)  # (B, T-k+1, k*E)
+        w = conv.weight.permute(0, 2, 1).flatten(1)  # (n, k*E), position-major like the windows
+        feats.append(torch.relu(windows @ w.t() + conv.bias).max(dim=1).values)  # (B, n)
+    z = torch.cat(feats, dim=1)
+    hw = d.highway(z)
+    transform, gate = hw[:, : z.shape[1]], torch.sigmoid(hw[:, z.shape[1]:])
+    z = gate * torch.relu(transform) + (1 - gate) * z
+    want = d.out(z)
+    assert torch.allclose(d(ids), want, atol=1e-5)
+
+
+def test_prob_real_is_deterministic_in_unit_interval_and_keeps_mode():
+    d = tiny_discriminator(VOCAB)
+    ids = _ids(40, seed=2)
+    d.train()
+    p1, p2 = d.prob_real(ids), d.prob_real(ids)
+    assert p1.shape == (40,)
+    assert torch.equal(p1, p2)
+    assert ((p1 >= 0) & (p1 <= 1)).all()
+    assert d.training  # restored
+    d.eval()
+    assert torch.allclose(p1, torch.softmax(d(ids), dim=1)[:, 1])
+    assert not d.training
+
+
+def test_prob_real_chunks(monkeypatch):
+    import seqgan.discriminator as D
+
+    d = tiny_discriminator(VOCAB)
+    ids = _ids(23, seed=3)
+    whole = d.prob_real(ids)
+    monkeypatch.setattr(D, "SCORE_ROWS", 5)
+    assert torch.allclose(d.prob_real(ids), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("length", [1, 2, 4])
+def test_input_shorter_than_widest_filter(length):
+    d = CNNDiscriminator(VOCAB, 8, (2, 5), (8, 8), pad_token=0).eval()
+    ids = _ids(6, length=length, seed=4)
+    out = d(ids)
+    assert out.shape == (6, 2) and torch.isfinite(out).all()
+    padded = torch.cat([ids, torch.zeros(6, 5 - length, dtype=torch.long)], dim=1)
+    assert torch.allclose(out, d(padded))  # right-padded with pad_token up to the widest filter
+
+
+def test_rnn_discriminator():
+    torch.manual_seed(0)
+    d = RNNDiscriminator(VOCAB, 8, 12)
+    ids = _ids(10, seed=5)
+    assert d(ids).shape == (10, 2)
+    p = d.prob_real(ids)
+    assert p.shape == (10,) and ((p >= 0) & (p <= 1)).all()
+    assert torch.equal(p, d.prob_real(ids))
+    assert d.architecture()["kind"] == "rnn"
+    assert d.l2_penalty().item() == pytest.approx(0.5 * sum(p.square().sum().item() for p in d.out.parameters()))
+
+
+def test_l2_penalty_is_half_sum_of_squares_of_output_layer():
+    d = tiny_discriminator(VOCAB)
+    want = 0.5 * (d.out.weight.square().sum() + d.out.bias.square().sum())
+    assert torch.allclose(d.l2_penalty(), want)
+
+
+def test_mismatched_filter_bank_is_rejected():
+    with pytest.raises(ValueError):
+        CNNDiscriminator(VOCAB, 8, (2, 3), (8,))
+
+
+def _toy(seed: int):
+    """Positives use tokens [0, V/2), negatives [V/2, V): separable by a single filter."""
+    return _ids(128, seed=seed, hi=VOCAB // 2), _ids(128, seed=seed + 1, lo=VOCAB // 2)
+
+
+def _accuracy(d: nn.Module, pos: torch.Tensor, neg: torch.Tensor) -> float:
+    p_pos, p_neg = d.prob_real(pos), d.prob_real(neg)
+    return ((p_pos > 0.5).float().mean().item() + (p_neg <= 0.5).float().mean().item()) / 2
+
+
+@pytest.mark.parametrize("kind", ["cnn", "rnn"])
+def test_d_epochs_learn_a_separable_toy_problem(kind):
+    torch.manual_seed(1)
+    d = tiny_discriminator(VOCAB) if kind == "cnn" else RNNDiscriminator(VOCAB, 8, 12)
+    opt = torch.optim.Adam(d.parameters(), lr=1e-2)
+    pos, neg = _toy(10)
+    test_pos, test_neg = _toy(20)
+    before = _accuracy(d, test_pos, test_neg)
+    gen = torch.Generator().manual_seed(0)
+    losses = [discriminator_epoch(d, opt, pos, neg, 32, 0.2, gen)["d_loss"] for _ in range(4)]
+    after = _accuracy(d, test_pos, test_neg)
+    assert after >= 0.95 and after > before
+    assert losses[-1] < losses[0]
+
+
+def test_discriminator_epoch_metrics_by_hand():
+    """d_loss is the example-weighted mean of cross-entropy + l2 over batches; accuracy counts argmax hits."""
+    d = tiny_discriminator(VOCAB)
+    d.dropout.p = 0.0
+    pos, neg = _toy(30)
+    opt = torch.optim.SGD(d.parameters(), lr=0.0)  # no change: metrics of a fixed model
+    gen = torch.Generator().manual_seed(0)
+    m = discriminator_epoch(d, opt, pos, neg, 1000, 0.2, gen)  # one batch of everything
+    d.eval()
+    data = torch.cat([pos, neg])
+    labels = torch.cat([torch.ones(128, dtype=torch.long), torch.zeros(128, dtype=torch.long)])
+    logits = d(data)
+    ce = torch.nn.functional.cross_entropy(logits, labels) + 0.2 * d.l2_penalty()
+    assert m["d_loss"] == pytest.approx(ce.item(), rel=1e-5)
+    assert m["d_accuracy"] == pytest.approx((logits.argmax(1) == labels).float().mean().item())
