@@ -8,6 +8,7 @@ metrics.json (the final evaluation) and samples.txt.
 from __future__ import annotations
 
 import json
+import resource
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from eval.nll import nll_oracle, nll_test
 from seqgan.adversarial import SeqGANPair
 from seqgan.config import ExperimentConfig
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
+from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, train_adversarial
 from seqgan.core.runtime import keep_freed_memory, pick_device, seed_everything
 from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
@@ -239,6 +241,8 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
                       checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
                       checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()})
     final = finish(run, run_dir)
+    MetricsLog(run_dir / "metrics.jsonl").write_timing(
+        {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return final
 
 

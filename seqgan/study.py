@@ -63,7 +63,8 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
             results[method] = {"nll_oracle": final["nll_oracle"], "nll_test": final["nll_test"],
                                "curve": [(r["epoch"], r["nll_oracle"], r["nll_test"]) for r in adv]}
         per_seed[seed] = results
-    summary = summarise(per_seed, ["random", *methods])
+    order = [m for m in METHODS if m in methods]  # table rows in a fixed order, whatever order they ran in
+    summary = summarise(per_seed, ["random", *order])
     summary["config"] = base.to_dict()
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "table.md", table_markdown(summary))
