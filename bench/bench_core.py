@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from seqgan.adversarial import SeqGANPair  # noqa: E402
 from seqgan.config import ExperimentConfig  # noqa: E402
 from seqgan.core.runtime import keep_freed_memory  # noqa: E402
 from seqgan.experiment import build_models  # noqa: E402
-from seqgan.adversarial import SeqGANPair  # noqa: E402
 from seqgan.oracle import random_oracle  # noqa: E402
 from seqgan.pretrain import discriminator_epoch  # noqa: E402
 

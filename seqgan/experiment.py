@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,8 +229,11 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
                                     "version": VERSION, "notes": run.task.notes,
                                     "init_from": str(init_from) if init_from else None})
+    _log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
+              f"{config.seed} on {run.device}" + (f" from {init_from}" if init_from and not last.exists() else ""))
     for note in run.task.notes:
         print(f"note: {note}", file=sys.stderr)
+        _log_line(run_dir, f"note: {note}")
     if source_metrics is not None:
         src, offset = source_metrics
         with open(src, "rb") as fh:
@@ -244,6 +248,12 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     MetricsLog(run_dir / "metrics.jsonl").write_timing(
         {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return final
+
+
+def _log_line(run_dir: Path, text: str) -> None:
+    """Append a timestamped line to run_dir/run.log (what happened to the run, in words)."""
+    with open(run_dir / "run.log", "a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
 def finish(run: Run, run_dir: Path) -> dict:

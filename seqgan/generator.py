@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
 from seqgan.fused import linear_softmax_nll
 from seqgan.sampling import SoftmaxSampler
 

@@ -142,3 +142,29 @@ def test_discriminator_epoch_metrics_by_hand():
     ce = torch.nn.functional.cross_entropy(logits, labels) + 0.2 * d.l2_penalty()
     assert m["d_loss"] == pytest.approx(ce.item(), rel=1e-5)
     assert m["d_accuracy"] == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+
+
+@pytest.mark.parametrize("filters", [(2, 3), (1, 4, 8), (3,)])
+def test_prob_real_completions_equals_prob_real_on_every_completion(filters):
+    """The prefix-sharing scorer of rollouts equals plain prob_real on the flattened completions."""
+    torch.manual_seed(0)
+    d = CNNDiscriminator(VOCAB, 8, filters, tuple(8 for _ in filters))
+    d.train()
+    Tm1, n, b = T - 1, 3, 4
+    seqs = _ids(b, seed=6)
+    done = _ids(Tm1 * n * b, seed=7).view(Tm1, n, b, T)
+    for t in range(1, T):  # completion [t-1, i, b] starts with seqs[b, :t]
+        done[t - 1, :, :, :t] = seqs[:, :t]
+    got = d.prob_real_completions(done, seqs)
+    assert got.shape == (Tm1, n, b)
+    want = d.prob_real(done.reshape(-1, T)).view(Tm1, n, b)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert d.training
+
+
+def test_prob_real_completions_short_sequences_fall_back():
+    d = CNNDiscriminator(VOCAB, 8, (2, 9), (8, 8))
+    seqs = _ids(2, length=5, seed=8)
+    done = _ids(4 * 2 * 2, length=5, seed=9).view(4, 2, 2, 5)
+    got = d.prob_real_completions(done, seqs)
+    assert torch.allclose(got, d.prob_real(done.reshape(-1, 5)).view(4, 2, 2), atol=1e-6)

@@ -153,3 +153,20 @@ def test_rate_zero_is_always_the_current_g():
 def test_update_rate_out_of_range(rate):
     with pytest.raises(ValueError):
         Rollout(tiny_generator(vocab=V, max_len=T), rate)
+
+
+def test_rewards_through_the_prefix_sharing_discriminator_reward():
+    """SeqGAN's reward object scores completions with D's prefix-sharing path: same numbers as prob_real."""
+    from seqgan.adversarial import DiscriminatorReward
+
+    g = tiny_generator(vocab=V, max_len=T)
+    d = tiny_discriminator(vocab=V)
+    roll = Rollout(g, update_rate=0.8)
+    seqs = _seqs(g, seed=4)
+    reward = DiscriminatorReward(d)
+    assert hasattr(reward, "completions")
+    q = roll.rewards(seqs, N, reward, torch.Generator().manual_seed(5))
+    plain = roll.rewards(seqs, N, d.prob_real, torch.Generator().manual_seed(5))
+    assert q.shape == (B, T)
+    assert torch.allclose(q[:, -1], d.prob_real(seqs), atol=1e-6)
+    assert torch.allclose(q, plain, atol=1e-6)
