@@ -108,7 +108,7 @@ class LSTMGenerator(nn.Module):
 
         Entry 0 has consumed only the start token; entry t has consumed the start token and ids[:, :t].
         """
-        h = torch.zeros(ids.shape[0], self.hidden_dim, device=ids.device)
+        h = torch.zeros(ids.shape[0], self.hidden_dim, device=ids.device, dtype=self.embedding.weight.dtype)
         c = torch.zeros_like(h)
         stepper = LSTMStepper(self)
         inputs = self.shift_right(ids)  # (B, T)
@@ -131,7 +131,7 @@ class LSTMGenerator(nn.Module):
         stepper = LSTMStepper(self, temperature)
         out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
         tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
-        h = torch.zeros(n, self.hidden_dim, device=device)
+        h = torch.zeros(n, self.hidden_dim, device=device, dtype=self.embedding.weight.dtype)
         c = torch.zeros_like(h)
         for t in range(self.max_len):
             h, c = stepper.step(tokens, h, c)

@@ -74,7 +74,7 @@ class Rollout:
         stepper = LSTMStepper(net)
         prefix_h, prefix_c = net.prefix_states(seqs)  # (B, T, H): entry t produces token t+1
         out = seqs.repeat(R // B, 1)  # (R, T) every row starts as a copy of its sequence
-        h = torch.empty(R, net.hidden_dim, device=seqs.device)
+        h = torch.empty(R, net.hidden_dim, device=seqs.device, dtype=prefix_h.dtype)
         c = torch.empty_like(h)
         tokens = torch.empty(R, dtype=torch.long, device=seqs.device)
         for s in range(2, T + 1):  # generate token s (1-based) for rows whose prefix length t < s

@@ -79,8 +79,8 @@ def test_train_writes_a_complete_run_dir(tiny_run):
     assert records[-1]["nll_oracle"] == final["nll_oracle"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG seqgan/commands.py cmd_train passes argv=sys.argv to train(), so "
-                   "config.json records the host process's argv, not the argv given to cli.main(argv); pass the "
+@pytest.mark.xfail(strict=True, reason="BUG (minor) seqgan/commands.py:82 cmd_train passes argv=sys.argv to train(), "
+                   "so config.json records the host process's argv, not the argv given to cli.main(argv); pass the "
                    "parsed argv through (e.g. store args in main and use it)")
 def test_config_json_records_the_command_line(tiny_run):
     argv = json.loads((tiny_run / "config.json").read_text())["argv"]
@@ -140,7 +140,7 @@ def test_rerunning_a_finished_run_is_a_no_op(copy_run, run_cli):
         assert after[name] == before[name], name
 
 
-@pytest.mark.xfail(strict=True, reason="BUG seqgan/core/loop.py:88-107 + seqgan/experiment.py RESUMABLE_CHANGES: "
+@pytest.mark.xfail(strict=True, reason="BUG seqgan/core/loop.py:96-116 + seqgan/experiment.py:42 RESUMABLE_CHANGES: "
                    "'schedule' may change on resume 'to extend' a run, but a finished run's checkpoint says "
                    "phase=len(phases), so a larger schedule.adv_epochs silently trains nothing while config.json "
                    "is rewritten to claim it did; resume into the last phase when its epoch count grew (store "
@@ -359,7 +359,7 @@ def test_unknown_device(tmp_path, run_cli):
     assert_one_line_error(result, "train", "foo")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG seqgan/commands.py cmd_sample: `--out` in a missing folder (or "
+@pytest.mark.xfail(strict=True, reason="BUG seqgan/commands.py:106 cmd_sample: `--out` in a missing folder (or "
                    "naming a folder) reaches atomic_write_text unchecked and raises FileNotFoundError / "
                    "IsADirectoryError with a traceback; check the parent folder before sampling, or catch "
                    "OSError and raise UserError")

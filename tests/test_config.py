@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import typing
 
 import pytest
 
@@ -67,7 +66,7 @@ def test_parse_bool(text, value):
 
 
 def test_parse_optional_and_tuple_of_floats():
-    hint = typing.Optional[int]
+    hint = int | None
     assert _parse_value("x", "none", hint) is None
     assert _parse_value("x", "4", hint) == 4
     assert _parse_value("x", "0.5,1.5", tuple[float, ...]) == (0.5, 1.5)

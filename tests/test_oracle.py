@@ -152,3 +152,26 @@ def test_load_original_oracle_rejects_damaged_npz(tmp_path, damage):
     damage(folder, tmp_path / "bad.npz")
     with pytest.raises(UserError):
         load_original_oracle(tmp_path / "bad.npz")
+
+
+def test_nll_oracle_and_nll_test_from_eval_nll():
+    from eval.nll import nll_oracle, nll_test
+
+    oracle = random_oracle(0, 50, 8, 8, 6)
+    g = random_oracle(1, 50, 8, 8, 6)
+    a = nll_oracle(oracle, g, 64, seed=5, oracle_name="random-lstm-seed0")
+    b = nll_oracle(oracle, g, 64, seed=5, oracle_name="random-lstm-seed0")
+    samples = g.sample(64, torch.Generator().manual_seed(5))
+    assert a.value == b.value == pytest.approx(nll_per_token(oracle, samples), rel=1e-5)
+    assert a.per_sample.shape == (64,)
+    assert a.signature == "nll-oracle|oracle:random-lstm-seed0|n:64|seed:5|temp:1|unit:nats/token|v:0.1.0"
+    assert nll_oracle(oracle, g, 64, seed=6).value != a.value
+    test = oracle.sample(40, torch.Generator().manual_seed(0))
+    t = nll_test(g, test, "held-out")
+    assert t.value == pytest.approx(nll_per_token(g, test), rel=1e-5)
+    assert t.signature.startswith("nll-test|test:held-out|n:40|unit:nats/token")
+    mask = torch.ones_like(test, dtype=torch.bool)
+    mask[:, 4:] = False
+    masked = nll_test(g, test, "held-out", mask)
+    want = -g.token_log_probs(test)[:, :4].double().mean().item()
+    assert masked.value == pytest.approx(want, rel=1e-5)
