@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 user error, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["seqgan", *(sys.argv[1:] if argv is None else argv)]  # recorded in run directories
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

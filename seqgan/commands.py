@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train (or resume) a run",
                               description="Train a run; re-running the same command resumes it.")
     p.add_argument("--experiment", default="oracle", help="preset name (see `seqgan experiments`)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same numbers)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 1); same seed, "
+                   "same numbers")
     p.add_argument("--run-dir", required=True, help="folder for config, checkpoints, logs and samples")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set schedule.adv_epochs=10 (repeatable)")
@@ -70,7 +71,8 @@ def _resolve_config(args: argparse.Namespace):
         overrides.append(f"adversarial.method={args.method}")
     if args.device:
         overrides.append(f"device={args.device}")
-    overrides.append(f"seed={args.seed}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
     return apply_overrides(get_preset(args.experiment), overrides)
 
 
@@ -79,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan.experiment import train
 
     config = _resolve_config(args)
-    final = train(config, args.run_dir, args.data_dir, args.init_from, argv=sys.argv)
+    final = train(config, args.run_dir, args.data_dir, args.init_from, argv=args.argv)
     print(json.dumps(final, indent=2))
     return 0
 
@@ -87,6 +89,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _check_positive(value: float, name: str) -> None:
     if not value > 0:
         raise UserError(f"{name} must be > 0 (got {value})")
+
+
+def _check_writable(path: str) -> None:
+    from pathlib import Path
+
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"--out {path} is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {path}: folder {out.parent} does not exist; create it first")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -98,6 +110,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _check_positive(args.n, "-n")
     _check_positive(args.temperature, "--temperature")
+    if args.out:
+        _check_writable(args.out)
     run = load_run(args.run_dir, args.data_dir, args.checkpoint)
     gen = torch.Generator(device=run.device).manual_seed(args.seed)
     ids = run.pair.generator.sample(args.n, gen, args.temperature)

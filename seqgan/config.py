@@ -56,6 +56,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         _check(self.emb_dim >= 1 and self.hidden_dim >= 1, "generator sizes must be >= 1")
         _check(self.lr > 0 and self.batch_size >= 1, "generator.lr must be > 0 and batch_size >= 1")
+        _check(self.init_std > 0 and self.grad_clip >= 0, "generator.init_std must be > 0, grad_clip >= 0")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ class DiscriminatorConfig:
                f"discriminator.filter_sizes ({len(self.filter_sizes)} entries) and num_filters "
                f"({len(self.num_filters)}) must have the same, non-zero length")
         _check(0.0 <= self.dropout < 1.0, "discriminator.dropout must be in [0, 1)")
+        _check(self.emb_dim >= 1 and self.rnn_hidden_dim >= 1, "discriminator sizes must be >= 1")
+        _check(min(self.filter_sizes) >= 1 and min(self.num_filters) >= 1,
+               "discriminator.filter_sizes and num_filters must all be >= 1")
+        _check(self.lr > 0 and self.batch_size >= 1 and self.l2_reg >= 0,
+               "discriminator.lr must be > 0, batch_size >= 1, l2_reg >= 0")
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,9 @@ class ExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.device), "device must be auto, cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict:
         """Plain nested dict (tuples become lists)."""

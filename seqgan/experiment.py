@@ -21,7 +21,7 @@ from seqgan.adversarial import SeqGANPair
 from seqgan.config import ExperimentConfig
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.log import MetricsLog
-from seqgan.core.loop import Phase, train_adversarial
+from seqgan.core.loop import Phase, check_resumable, train_adversarial
 from seqgan.core.runtime import keep_freed_memory, pick_device, seed_everything
 from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
 from seqgan.errors import UserError
@@ -224,6 +224,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     if resume_state is not None and resume_state.get("architecture") != run.architecture():
         raise UserError(f"the checkpoint's architecture {resume_state.get('architecture')} differs from this "
                         f"config's {run.architecture()}; use a new --run-dir")
+    phases = make_phases(run.pair, config)
+    if resume_state is not None:
+        check_resumable(phases, resume_state["position"]["completed"])
     # -- from here on we write --
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
@@ -240,7 +243,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
             atomic_write_text(run_dir / "metrics.jsonl", fh.read(offset).decode("utf-8"))
         resume_state["metrics_offset"] = offset
     gen = seed_everything(config.seed, run.device)
-    train_adversarial(run.pair, make_phases(run.pair, config), run_dir, gen, evaluate=run.evaluate,
+    train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate,
                       eval_every=config.schedule.eval_every,
                       checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
                       checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()})

@@ -8,6 +8,8 @@ Token 0 is both the start input and an ordinary token; there is no EOS.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +22,29 @@ ORACLE_DIR = "seqgan_oracle"
 PARAMS_FILE = "target_params.npz"
 SAMPLES_FILE = "real_data.txt"
 VOCAB, EMB, HIDDEN, SEQ_LEN = 5000, 32, 32, 20
+# array name -> shape in terms of vocabulary V, embedding E, hidden H (row vectors multiply on the right)
+ORACLE_SHAPES = {"emb": "VE", "Wi": "EH", "Ui": "HH", "bi": "H", "Wf": "EH", "Uf": "HH", "bf": "H",
+                 "Wog": "EH", "Uog": "HH", "bog": "H", "Wc": "EH", "Uc": "HH", "bc": "H", "Wo": "HV", "bo": "V"}
 
 
 def load_original_oracle(path: str | Path) -> LSTMGenerator:
     """The original SeqGAN oracle from its .npz parameter file."""
     path = Path(path)
+    restore = "restore it from ../shared/data/seqgan_oracle or set data.oracle=random"
     try:
-        arrays = np.load(path)
-        p = {key.split("_", 1)[1]: torch.from_numpy(arrays[key].astype(np.float32)) for key in arrays.files}
-    except (OSError, ValueError, KeyError) as err:
-        raise UserError(f"cannot read oracle parameters {path} ({err}); restore the file or set "
-                        "data.oracle=random") from err
-    expected = {"emb", "Wi", "Ui", "bi", "Wf", "Uf", "bf", "Wog", "Uog", "bog", "Wc", "Uc", "bc", "Wo", "bo"}
-    if set(p) != expected:
-        raise UserError(f"{path} does not hold the 15 SeqGAN oracle arrays; restore it from ../shared/data")
-    vocab, emb = p["emb"].shape
-    hidden = p["Ui"].shape[0]
+        with np.load(path) as arrays:
+            p = {key.split("_", 1)[-1]: torch.from_numpy(arrays[key].astype(np.float32)) for key in arrays.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise UserError(f"cannot read oracle parameters {path} ({type(err).__name__}: {err}); {restore}") from err
+    if set(p) != set(ORACLE_SHAPES):
+        raise UserError(f"{path} does not hold the 15 SeqGAN oracle arrays; {restore}")
+    vocab, emb = p["emb"].shape if p["emb"].ndim == 2 else (0, 0)
+    hidden = p["Ui"].shape[0] if p["Ui"].ndim == 2 else 0
+    sizes = {"V": vocab, "E": emb, "H": hidden}
+    for name, dims in ORACLE_SHAPES.items():
+        if tuple(p[name].shape) != tuple(sizes[d] for d in dims) or min(sizes.values()) == 0:
+            raise UserError(f"{path}: array {name} has shape {tuple(p[name].shape)}, expected "
+                            f"{tuple(sizes[d] for d in dims)}; {restore}")
     oracle = LSTMGenerator(vocab, emb, hidden, SEQ_LEN, start_token=0)
     with torch.no_grad():
         oracle.embedding.weight.copy_(p["emb"])

@@ -166,10 +166,6 @@ def test_validation_also_applies_to_overrides():
         apply_overrides(ExperimentConfig(), ["adversarial.num_rollouts=0"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG seqgan/config.py DiscriminatorConfig/GeneratorConfig.__post_init__ "
-                   "(lines 56-58, 75-80) do not check discriminator.batch_size >= 1, discriminator.lr > 0, "
-                   "filter_sizes/num_filters >= 1, discriminator.emb_dim/rnn_hidden_dim >= 1, l2_reg >= 0 or "
-                   "generator.init_std >= 0: these pass validation and crash later with a traceback")
 @pytest.mark.parametrize("item", ["discriminator.batch_size=0", "discriminator.lr=-1", "discriminator.emb_dim=0",
                                   "generator.init_std=-1", "discriminator.num_filters=0,8,8,8,8,8,8,8,8,8,8,8"])
 def test_values_that_crash_later_are_rejected_up_front(item):

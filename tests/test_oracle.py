@@ -142,10 +142,6 @@ def _wrong_shapes(folder, path):
     np.savez(path, **arrays)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG seqgan/oracle.py:28-33 load_original_oracle catches only "
-                   "(OSError, ValueError, KeyError) around np.load and checks only the key names: a truncated "
-                   ".npz raises zipfile.BadZipFile, a key without '_' raises IndexError, wrong array shapes raise "
-                   "RuntimeError in copy_; each reaches the CLI as a traceback instead of one line and exit 2")
 @pytest.mark.parametrize("damage", [_truncated, _key_without_underscore, _wrong_shapes])
 def test_load_original_oracle_rejects_damaged_npz(tmp_path, damage):
     folder = oracle_dir()

@@ -18,6 +18,7 @@ from seqgan.core.checkpoint import save_checkpoint
 from seqgan.core.log import MetricsLog, progress
 from seqgan.core.pair import GANPair
 from seqgan.core.runtime import capture_rng, restore_rng
+from seqgan.errors import UserError
 
 StepFn = Callable[[torch.Generator], dict]
 
@@ -39,12 +40,20 @@ class Phase:
 
 @dataclass
 class LoopPosition:
-    """Where a run is: the phase index and epochs done in it. Saved in every checkpoint."""
+    """Where a run is: epochs done in each phase (by name). Saved in every checkpoint."""
 
-    phase: int = 0
-    epoch: int = 0
+    completed: dict = field(default_factory=dict)
     evaluated_init: bool = False
-    extra: dict = field(default_factory=dict)
+
+
+def check_resumable(phases: list[Phase], completed: dict) -> None:
+    """Refuse to add epochs to a phase that a later phase has already followed (the order would break)."""
+    for index, phase in enumerate(phases):
+        if completed.get(phase.name, 0) < phase.epochs:
+            later = [p.name for p in phases[index + 1:] if completed.get(p.name, 0) > 0]
+            if later:
+                raise UserError(f"cannot add epochs to phase {phase.name!r}: the run already trained "
+                                f"{later[0]!r} after it; extend only the last phase, or use a new run directory")
 
 
 def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, gen: torch.Generator,
@@ -79,7 +88,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         log.truncate(0)
 
     def save() -> None:
-        state = {"pair": pair.state_dict(), "rng": capture_rng(gen), "position": vars(pos).copy(),
+        state = {"pair": pair.state_dict(), "rng": capture_rng(gen),
+                 "position": {"completed": dict(pos.completed), "evaluated_init": pos.evaluated_init},
                  "metrics_offset": log.offset(), **(checkpoint_extra or {})}
         save_checkpoint(ckpt_dir / "last.pt", state)
 
@@ -93,27 +103,29 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         run_eval("init", 0)
         pos.evaluated_init = True
     last_save = time.monotonic()
-    while pos.phase < len(phases):
-        phase = phases[pos.phase]
-        bar = progress(phase.epochs, phase.name, initial=pos.epoch)
-        while pos.epoch < phase.epochs:
+    for _index, phase in enumerate(phases):
+        done = pos.completed.get(phase.name, 0)
+        if done >= phase.epochs:
+            continue
+        check_resumable(phases, pos.completed)
+        bar = progress(phase.epochs, phase.name, initial=done)
+        while pos.completed.get(phase.name, 0) < phase.epochs:
             started = time.perf_counter()
             metrics: dict = {}
             for step, repeats in phase.steps:
                 for _ in range(repeats):
                     metrics.update(step(gen))
-            pos.epoch += 1
-            log.write({"phase": phase.name, "epoch": pos.epoch, "event": "train", **metrics})
-            log.write_timing({"phase": phase.name, "epoch": pos.epoch, "train_s": time.perf_counter() - started})
-            if pos.epoch % eval_every == 0 or pos.epoch == phase.epochs:
-                run_eval(phase.name, pos.epoch)
+            epoch = pos.completed[phase.name] = pos.completed.get(phase.name, 0) + 1
+            log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})
+            log.write_timing({"phase": phase.name, "epoch": epoch, "train_s": time.perf_counter() - started})
+            if epoch % eval_every == 0 or epoch == phase.epochs:
+                run_eval(phase.name, epoch)
             bar.update(1)
             bar.set_postfix({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}, refresh=False)
-            if pos.epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+            if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
                 save()
                 last_save = time.monotonic()
         bar.close()
-        pos.phase, pos.epoch = pos.phase + 1, 0
         save()
         # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
         shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")

@@ -26,13 +26,20 @@ def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 
 def pick_device(name: str = "auto") -> torch.device:
     """Resolve "auto" (CUDA if present, else CPU), "cpu", "cuda" or "cuda:N" to a device."""
+    from seqgan.errors import UserError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as err:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        from seqgan.errors import UserError
-
         raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
     return device
 
 
