@@ -23,6 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="shorthand for --set adversarial.method=...")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")
+    text = p.add_argument_group("text corpora (shorthands for --set data.*)")
+    text.add_argument("--corpus", help="a named corpus (poems, obama, coco) or a .txt/.csv/.json/.jsonl/.parquet "
+                      "file or folder; without it the synthetic oracle is used")
+    text.add_argument("--tokenizer", choices=["char", "word", "bpe"])
+    text.add_argument("--vocab-size", type=int, help="largest vocabulary (specials included)")
+    text.add_argument("--max-len", type=int, help="tokens per line, <eos> included")
+    text.add_argument("--too-long", choices=["truncate", "drop"], help="what to do with longer lines")
+    text.add_argument("--lowercase", action="store_true", default=None)
+    text.add_argument("--split", help="train,valid,test fractions, e.g. 0.8,0.1,0.1 (seeded by --seed)")
+    text.add_argument("--text-field", help="column with the text in .csv/.json/.jsonl/.parquet files")
     p.add_argument("--init-from", default=None,
                    help="start from another run's end of pretraining (a run dir) or from a checkpoint file")
     p.set_defaults(func=cmd_train)
@@ -71,6 +81,12 @@ def _resolve_config(args: argparse.Namespace):
         overrides.append(f"adversarial.method={args.method}")
     if args.device:
         overrides.append(f"device={args.device}")
+    for flag, key in (("corpus", "corpus"), ("tokenizer", "tokenizer"), ("vocab_size", "vocab_size"),
+                      ("max_len", "seq_len"), ("too_long", "too_long"), ("lowercase", "lowercase"),
+                      ("split", "split"), ("text_field", "text_field")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"data.{key}={value}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     return apply_overrides(get_preset(args.experiment), overrides)
@@ -115,7 +131,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.data_dir, args.checkpoint)
     gen = torch.Generator(device=run.device).manual_seed(args.seed)
     ids = run.pair.generator.sample(args.n, gen, args.temperature)
-    text = "\n".join(" ".join(map(str, row)) for row in ids.tolist()) + "\n"
+    text = "".join(line + "\n" for line in run.task.decode(ids))
     if args.out:
         atomic_write_text(args.out, text)
     else:
@@ -125,24 +141,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """seqgan evaluate."""
-    from eval.nll import nll_oracle, nll_test
     from seqgan.core.checkpoint import atomic_write_json
-    from seqgan.experiment import eval_seed, load_run
+    from seqgan.experiment import load_run
 
     _check_positive(args.temperature, "--temperature")
     run = load_run(args.run_dir, args.data_dir, args.checkpoint)
-    g = run.pair.generator
-    oracle = nll_oracle(run.task.oracle, g, run.config.eval.num_samples, eval_seed(run.config),
-                        args.temperature, run.task.oracle_name)
-    test = nll_test(g, run.task.test, run.task.test_name)
-    result = {"checkpoint": args.checkpoint, "nll_oracle": oracle.value, "nll_oracle_signature": oracle.signature,
-              "nll_test": test.value, "nll_test_signature": test.signature}
+    result = {"checkpoint": args.checkpoint, **run.task.final(run.pair.generator, run.config, args.temperature)}
     atomic_write_json(f"{args.run_dir}/eval-{args.checkpoint}-t{args.temperature:g}.json", result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"NLL-oracle {oracle.value:.4f}  {oracle.signature}")
-        print(f"NLL-test   {test.value:.4f}  {test.signature}")
+        for key, value in result.items():
+            if isinstance(value, float):
+                print(f"{key:12s} {value:.4f}  {result.get(key + '_signature', '')}")
     return 0
 
 

@@ -23,15 +23,22 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the real sequences come from (the oracle here; text corpora build on this)."""
+    """Where the real sequences come from: the synthetic oracle (corpus "") or a text corpus."""
 
+    corpus: str = ""  # "" = the synthetic oracle; a named corpus (poems, obama, coco) or a file/folder path
+    tokenizer: str = "word"  # text: char, word or bpe
+    lowercase: bool = False  # text: lower-case before tokenizing
+    split: tuple[float, ...] = (0.8, 0.1, 0.1)  # text: train/valid/test fractions (seeded)
+    text_field: str = ""  # text: column of .csv/.json/.jsonl/.parquet files (default "text")
+    too_long: str = "truncate"  # text: lines longer than seq_len are truncated or dropped
+    min_frequency: int = 1  # text: drop rarer tokens from the vocabulary (they become <unk>)
     oracle: str = "auto"  # "auto" (original parameters if found, else random), "original", "random"
     train: str = "shipped"  # "shipped" (real_data.txt with the original oracle) or "sample"
     num_train: int = 10_000  # oracle samples drawn when train == "sample"
     num_test: int = 10_000  # held-out oracle samples for NLL-test
     test_seed: int = 20_170_204  # fixed: every run is scored on the same held-out set
-    vocab_size: int = 5000
-    seq_len: int = 20
+    vocab_size: int = 5000  # oracle: its vocabulary; text: the largest vocabulary the tokenizer may learn
+    seq_len: int = 20  # oracle: sequence length; text: max tokens per line, <eos> included
     oracle_emb_dim: int = 32
     oracle_hidden_dim: int = 32
 
@@ -40,6 +47,10 @@ class DataConfig:
         _check(self.train in ("shipped", "sample"), "data.train must be shipped or sample")
         _check(self.num_train >= 1 and self.num_test >= 1, "data.num_train and data.num_test must be >= 1")
         _check(self.vocab_size >= 2 and self.seq_len >= 2, "data.vocab_size and data.seq_len must be >= 2")
+        _check(self.tokenizer in ("char", "word", "bpe"), "data.tokenizer must be char, word or bpe")
+        _check(self.too_long in ("truncate", "drop"), "data.too_long must be truncate or drop")
+        _check(len(self.split) == 3 and min(self.split) >= 0 and abs(sum(self.split) - 1) < 1e-6,
+               f"data.split needs three non-negative fractions summing to 1 (got {self.split})")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from seqgan.oracle import (
     read_id_file,
 )
 from seqgan.paths import data_root
+from seqgan.text_task import TextTask, build_text_task
 
 VERSION = "0.1.0"
 # Config sections that may change when a run is resumed (to extend or re-evaluate it); anything else
@@ -52,6 +53,44 @@ class OracleTask:
     test: torch.Tensor  # (M, T)
     test_name: str
     notes: list[str] = field(default_factory=list)
+    start_token: int = 0
+    eos_token: int | None = None
+    pad_token: int | None = None
+    mask_fn = None  # nothing is padded
+
+    @property
+    def vocab_size(self) -> int:
+        """The oracle's vocabulary."""
+        return self.oracle.vocab_size
+
+    @property
+    def seq_len(self) -> int:
+        """The oracle's sequence length."""
+        return self.oracle.max_len
+
+    def architecture_tag(self) -> dict:
+        """What a checkpoint must agree with."""
+        return {"oracle": self.oracle_name}
+
+    def evaluate(self, generator: LSTMGenerator, config: ExperimentConfig) -> dict:
+        """NLL-oracle of fresh samples and NLL-test of the held-out set, in nats per token."""
+        return {k: v for k, v in self.final(generator, config).items() if not k.endswith("signature")}
+
+    def final(self, generator: LSTMGenerator, config: ExperimentConfig, temperature: float = 1.0) -> dict:
+        """The same, with signatures; `temperature` applies to the samples scored by the oracle."""
+        generator.eval()
+        oracle = nll_oracle(self.oracle, generator, config.eval.num_samples, eval_seed(config), temperature,
+                            oracle_name=self.oracle_name)
+        test = nll_test(generator, self.test, self.test_name)
+        return {"nll_oracle": oracle.value, "nll_oracle_signature": oracle.signature,
+                "nll_test": test.value, "nll_test_signature": test.signature}
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        """Token ids as space-separated numbers, the format of real_data.txt."""
+        return [" ".join(map(str, row)) for row in ids.tolist()]
+
+    def save(self, run_dir: Path) -> None:
+        """Nothing to save: the oracle data is rebuilt from the config."""
 
 
 def build_oracle_task(config: ExperimentConfig, data_dir: str | None, device: torch.device) -> OracleTask:
@@ -92,14 +131,16 @@ def build_oracle_task(config: ExperimentConfig, data_dir: str | None, device: to
 
 
 def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
-                 start_token: int = 0) -> tuple[LSTMGenerator, torch.nn.Module]:
+                 start_token: int = 0, eos_token: int | None = None,
+                 pad_token: int | None = None) -> tuple[LSTMGenerator, torch.nn.Module]:
     """G and D as the config says, initialised from the run's seed."""
     g, d = config.generator, config.discriminator
     init_gen = torch.Generator().manual_seed(config.seed)
-    generator = LSTMGenerator(vocab_size, g.emb_dim, g.hidden_dim, seq_len, start_token).init_normal_(
-        g.init_std, init_gen)
+    generator = LSTMGenerator(vocab_size, g.emb_dim, g.hidden_dim, seq_len, start_token, eos_token,
+                              pad_token).init_normal_(g.init_std, init_gen)
     if d.kind == "cnn":
-        discriminator = CNNDiscriminator(vocab_size, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout)
+        discriminator = CNNDiscriminator(vocab_size, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout,
+                                         pad_token or 0)
     else:
         discriminator = RNNDiscriminator(vocab_size, d.emb_dim, d.rnn_hidden_dim, d.dropout)
     return generator.to(device), discriminator.to(device)
@@ -126,23 +167,18 @@ class Run:
     """A built run: config, task, models, and the pair that trains them."""
 
     config: ExperimentConfig
-    task: OracleTask
+    task: OracleTask | TextTask
     pair: SeqGANPair
     device: torch.device
 
     def architecture(self) -> dict:
         """Shapes that a checkpoint must match."""
         return {"generator": self.pair.generator.architecture(),
-                "discriminator": self.pair.discriminator.architecture(), "oracle": self.task.oracle_name}
+                "discriminator": self.pair.discriminator.architecture(), **self.task.architecture_tag()}
 
     def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
-        """NLL-oracle of fresh samples and NLL-test of the held-out set, in nats per token."""
-        g = self.pair.generator
-        g.eval()
-        oracle = nll_oracle(self.task.oracle, g, self.config.eval.num_samples, eval_seed(self.config),
-                            oracle_name=self.task.oracle_name)
-        test = nll_test(g, self.task.test, self.task.test_name)
-        return {"nll_oracle": oracle.value, "nll_test": test.value}
+        """The task's evaluation (NLL-oracle and NLL-test, or NLL on held-out text), nats per token."""
+        return self.task.evaluate(self.pair.generator, self.config)
 
 
 def eval_seed(config: ExperimentConfig) -> int:
@@ -150,14 +186,20 @@ def eval_seed(config: ExperimentConfig) -> int:
     return config.seed * 1_000_003 + 4242
 
 
-def build_run(config: ExperimentConfig, data_dir: str | None = None) -> Run:
-    """Everything a run needs, from its config."""
+def build_run(config: ExperimentConfig, data_dir: str | None = None, run_dir: Path | None = None) -> Run:
+    """Everything a run needs, from its config (and, for text, the split and tokenizer saved in run_dir)."""
     keep_freed_memory()
     device = pick_device(config.device)
     seed_everything(config.seed)
-    task = build_oracle_task(config, data_dir, device)
-    generator, discriminator = build_models(config, task.oracle.vocab_size, task.oracle.max_len, device)
-    pair = SeqGANPair(generator, discriminator, task.train, config)
+    if config.data.corpus:
+        task = build_text_task(config, data_dir, run_dir, device)
+        real, mask_fn = task.train.ids, task.mask_fn
+    else:
+        task = build_oracle_task(config, data_dir, device)
+        real, mask_fn = task.train, None
+    generator, discriminator = build_models(config, task.vocab_size, task.seq_len, device, task.start_token,
+                                            task.eos_token, task.pad_token)
+    pair = SeqGANPair(generator, discriminator, real, config, mask_fn)
     return Run(config, task, pair, device)
 
 
@@ -203,12 +245,16 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
             stored = json.loads(config_path.read_text(encoding="utf-8"))["config"]
         except (OSError, ValueError, KeyError) as err:
             raise UserError(f"{config_path} is unreadable ({err}); use a new --run-dir") from err
-        diffs = [d for d in _config_differences(stored, json.loads(json.dumps(config.to_dict())))
+        try:  # keys added by newer versions take their defaults, so older run dirs still resume
+            stored = ExperimentConfig.from_dict(stored).to_dict()
+        except (UserError, TypeError) as err:
+            raise UserError(f"{config_path} holds a config this version cannot read ({err}); use a new --run-dir") from err
+        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)), json.loads(json.dumps(config.to_dict())))
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:
             raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
                             "re-run with the same settings to resume, or use a new --run-dir")
-    run = build_run(config, data_dir)
+    run = build_run(config, data_dir, run_dir)
     resume_state = None
     source_metrics: tuple[Path, int] | None = None
     if last.exists():
@@ -234,6 +280,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
                                     "init_from": str(init_from) if init_from else None})
     _log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
               f"{config.seed} on {run.device}" + (f" from {init_from}" if init_from and not last.exists() else ""))
+    run.task.save(run_dir)
     for note in run.task.notes:
         print(f"note: {note}", file=sys.stderr)
         _log_line(run_dir, f"note: {note}")
@@ -262,16 +309,11 @@ def _log_line(run_dir: Path, text: str) -> None:
 def finish(run: Run, run_dir: Path) -> dict:
     """Final evaluation (metrics.json, with signatures) and 100 samples (samples.txt)."""
     g = run.pair.generator
-    g.eval()
-    oracle = nll_oracle(run.task.oracle, g, run.config.eval.num_samples, eval_seed(run.config),
-                        oracle_name=run.task.oracle_name)
-    test = nll_test(g, run.task.test, run.task.test_name)
-    final = {"nll_oracle": oracle.value, "nll_oracle_signature": oracle.signature,
-             "nll_test": test.value, "nll_test_signature": test.signature,
-             "method": run.config.adversarial.method, "seed": run.config.seed, "experiment": run.config.name}
+    final = {**run.task.final(g, run.config), "method": run.config.adversarial.method, "seed": run.config.seed,
+             "experiment": run.config.name}
     atomic_write_json(run_dir / "metrics.json", final)
     samples = g.sample(100, torch.Generator(device=run.device).manual_seed(eval_seed(run.config)))
-    atomic_write_text(run_dir / "samples.txt", "\n".join(" ".join(map(str, row)) for row in samples.tolist()) + "\n")
+    atomic_write_text(run_dir / "samples.txt", "".join(line + "\n" for line in run.task.decode(samples)))
     return final
 
 
@@ -296,7 +338,7 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str =
         have = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt"))
         raise UserError(f"no checkpoint {checkpoint!r} in {run_dir} (have: {', '.join(have) or 'none'}); "
                         "train it first")
-    run = build_run(config, data_dir)
+    run = build_run(config, data_dir, run_dir)
     state = _load(path)
     if state.get("architecture") != run.architecture():
         raise UserError(f"{path} does not match {config_path} (architecture differs)")

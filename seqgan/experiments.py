@@ -10,11 +10,20 @@ from seqgan.config import (
     DiscriminatorConfig,
     EvalConfig,
     ExperimentConfig,
+    GeneratorConfig,
     ScheduleConfig,
 )
 from seqgan.errors import UserError
 
 PAPER = ExperimentConfig(name="oracle-paper")
+
+# Real-text defaults: a wider G than the oracle's, and a lighter D than the paper's 1,720-filter bank so
+# that a run fits on 2 CPU cores (the paper's D stays one --set away).
+TEXT_DATA = DataConfig(corpus="", tokenizer="word", vocab_size=5000, seq_len=32)
+TEXT_G = GeneratorConfig(emb_dim=64, hidden_dim=64)
+TEXT_D = DiscriminatorConfig(emb_dim=64, filter_sizes=(2, 3, 4, 5), num_filters=(64, 64, 64, 64))
+TEXT_SCHEDULE = ScheduleConfig(pretrain_g_epochs=30, pretrain_d_rounds=5, pretrain_d_epochs=1, adv_epochs=30,
+                               adv_g_steps=1, adv_d_rounds=1, adv_d_epochs=1, num_negatives=2000, eval_every=5)
 
 PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
     "oracle-paper": (
@@ -29,6 +38,37 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
         replace(PAPER, name="oracle", schedule=ScheduleConfig(
             pretrain_g_epochs=50, pretrain_d_rounds=10, pretrain_d_epochs=1, adv_epochs=100, adv_g_steps=1,
             adv_d_rounds=1, adv_d_epochs=1, num_negatives=2500, eval_every=5)),
+    ),
+    "text-small": (
+        "Your own text (--corpus FILE): word tokens, up to 5,000 types, 32 tokens per line, a light D; "
+        "minutes on 2 CPU cores for a few thousand lines.",
+        replace(PAPER, name="text-small", data=TEXT_DATA, generator=TEXT_G, discriminator=TEXT_D,
+                schedule=ScheduleConfig(pretrain_g_epochs=20, pretrain_d_rounds=3, pretrain_d_epochs=1,
+                                        adv_epochs=20, adv_g_steps=1, adv_d_rounds=1, adv_d_epochs=1,
+                                        num_negatives=1000, eval_every=5),
+                adversarial=AdversarialConfig(num_rollouts=8)),
+    ),
+    "poems": (
+        "Chinese quatrains (SeqGAN paper), character tokens, 24 characters + <eos>. Provisional schedule.",
+        replace(PAPER, name="poems", data=replace(TEXT_DATA, corpus="poems", tokenizer="char", vocab_size=6000,
+                                                  seq_len=25),
+                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
+                adversarial=AdversarialConfig(num_rollouts=8)),
+    ),
+    "obama": (
+        "Obama speech paragraphs (substitute corpus), lower-cased words, first 40 tokens. Provisional schedule.",
+        replace(PAPER, name="obama", data=replace(TEXT_DATA, corpus="obama", lowercase=True, vocab_size=10_000,
+                                                  seq_len=40),
+                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
+                adversarial=AdversarialConfig(num_rollouts=8)),
+    ),
+    "coco": (
+        "COCO captions (Texygen's files, shipped test split), lower-cased words, up to 38 tokens. Provisional "
+        "schedule.",
+        replace(PAPER, name="coco", data=replace(TEXT_DATA, corpus="coco", lowercase=True, vocab_size=6000,
+                                                 seq_len=38),
+                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
+                adversarial=AdversarialConfig(num_rollouts=8)),
     ),
     "oracle-tiny": (
         "A seconds-long smoke run: a random 200-token oracle, length 10, a small D, a few epochs.",
