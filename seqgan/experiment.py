@@ -248,8 +248,10 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
         try:  # keys added by newer versions take their defaults, so older run dirs still resume
             stored = ExperimentConfig.from_dict(stored).to_dict()
         except (UserError, TypeError) as err:
-            raise UserError(f"{config_path} holds a config this version cannot read ({err}); use a new --run-dir") from err
-        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)), json.loads(json.dumps(config.to_dict())))
+            raise UserError(f"{config_path} holds a config this version cannot read ({err}); "
+                            "use a new --run-dir") from err
+        as_json = json.loads(json.dumps(config.to_dict()))  # tuples become lists, as in the stored file
+        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)), as_json)
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:
             raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
