@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="last", help="last (default) or a phase name, e.g. pretrain_d")
+    p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely tokens (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = all)")
+    p.add_argument("--prefix", default=None, help="a prompt every sample continues (text, or ids for the oracle)")
+    p.add_argument("--format", choices=["txt", "jsonl"], default="txt",
+                   help="txt: one sample per line; jsonl: text, ids and log-probability per sample")
     p.add_argument("--out", default=None, help="write here instead of stdout")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_sample)
@@ -119,8 +124,6 @@ def _check_writable(path: str) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """seqgan sample."""
-    import torch
-
     from seqgan.core.checkpoint import atomic_write_text
     from seqgan.experiment import load_run
 
@@ -128,10 +131,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _check_positive(args.temperature, "--temperature")
     if args.out:
         _check_writable(args.out)
+    if args.top_k < 0 or not 0.0 < args.top_p <= 1.0:
+        raise UserError("--top-k must be >= 0 and --top-p in (0, 1]")
+    from seqgan.api import sample_run
+
     run = load_run(args.run_dir, args.data_dir, args.checkpoint)
-    gen = torch.Generator(device=run.device).manual_seed(args.seed)
-    ids = run.pair.generator.sample(args.n, gen, args.temperature)
-    text = "".join(line + "\n" for line in run.task.decode(ids))
+    records = sample_run(run, args.n, args.seed, args.temperature, args.top_k, args.top_p, args.prefix)
+    if args.format == "jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    else:
+        text = "".join(r["text"] + "\n" for r in records)
     if args.out:
         atomic_write_text(args.out, text)
     else:

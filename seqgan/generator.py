@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from seqgan.fused import linear_softmax_nll
-from seqgan.sampling import SoftmaxSampler
+from seqgan.sampling import SoftmaxSampler, filtered_sample
 
 SCORE_ROWS = 2048  # token rows per log-softmax buffer when scoring without gradients
 
@@ -136,6 +136,39 @@ class LSTMGenerator(nn.Module):
         for t in range(self.max_len):
             h, c = stepper.step(tokens, h, c)
             tokens = stepper.sampler.sample(h, uniforms[:, t])
+            out[:, t] = tokens
+        return self.pad_after_eos(out)
+
+    @torch.no_grad()
+    def sample_filtered(self, n: int, gen: torch.Generator, temperature: float = 1.0, top_k: int = 0,
+                        top_p: float = 1.0, prefix: list[int] | None = None) -> torch.Tensor:
+        """Like `sample`, with top-k / nucleus filtering and an optional prompt that every sample continues.
+
+        Args:
+            n: number of sequences.
+            gen: source of the uniforms (drawn up front, (n, T)).
+            temperature: softmax temperature.
+            top_k: keep the k most likely tokens at each step (0 = all).
+            top_p: nucleus mass to keep (1 = all).
+            prefix: token ids every sample starts with (its first len(prefix) positions).
+        """
+        device = self.embedding.weight.device
+        prefix = list(prefix or [])
+        if len(prefix) >= self.max_len:
+            raise ValueError(f"the prefix has {len(prefix)} tokens; at most {self.max_len - 1} fit")
+        uniforms = torch.rand(n, self.max_len, generator=gen, device=device)  # (n, T)
+        stepper = LSTMStepper(self)
+        out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
+        tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
+        h = torch.zeros(n, self.hidden_dim, device=device, dtype=self.embedding.weight.dtype)
+        c = torch.zeros_like(h)
+        for t in range(self.max_len):
+            h, c = stepper.step(tokens, h, c)
+            if t < len(prefix):
+                tokens = torch.full((n,), prefix[t], dtype=torch.long, device=device)
+            else:
+                logits = self.out(h) / temperature  # (n, V)
+                tokens = filtered_sample(logits, uniforms[:, t], top_k, top_p)
             out[:, t] = tokens
         return self.pad_after_eos(out)
 

@@ -90,3 +90,26 @@ def reference_sample(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     cdf = probs.cumsum(dim=-1)  # (R, V)
     idx = torch.searchsorted(cdf, (u.double() * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
     return idx.clamp_(max=logits.shape[1] - 1)
+
+
+def filtered_sample(logits: torch.Tensor, u: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Inverse-CDF sampling after top-k and nucleus (top-p) filtering; the slower path for those options.
+
+    Args:
+        logits: (R, V) already divided by the temperature.
+        u: (R,) uniforms in [0, 1).
+        top_k: keep the k most likely tokens (0 = all).
+        top_p: keep the smallest set of most likely tokens whose probability reaches top_p (1 = all).
+    """
+    probs = torch.softmax(logits.float(), dim=-1)  # (R, V)
+    if top_k and top_k < probs.shape[1]:
+        kth = probs.topk(top_k, dim=-1).values[:, -1:]  # (R, 1)
+        probs = probs.masked_fill(probs < kth, 0.0)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)  # (R, V)
+        before = sorted_p.cumsum(dim=-1) - sorted_p  # mass of strictly more likely tokens
+        drop_sorted = before >= top_p * sorted_p.sum(dim=-1, keepdim=True)
+        probs = probs.scatter(1, order, sorted_p.masked_fill(drop_sorted, 0.0))
+    cdf = probs.cumsum(dim=-1)  # (R, V)
+    target = torch.minimum(u.unsqueeze(1) * cdf[:, -1:], torch.nextafter(cdf[:, -1:], torch.zeros_like(u[:1, None])))
+    return torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=logits.shape[1] - 1)
