@@ -162,7 +162,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             if isinstance(value, float):
-                print(f"{key:12s} {value:.4f}  {result.get(key + '_signature', '')}")
+                label = key.replace("nll_", "NLL-")
+                print(f"{label:10s} {value:.4f}  {result.get(key + '_signature', '')}")
     return 0
 
 
