@@ -201,3 +201,24 @@ def test_corrupt_tokenizer_is_refused(tmp_path, corpus_file, run_cli):
     (run / "tokenizer.json").write_text("{not json")
     result = run_cli(["sample", "--run-dir", run, "-n", "2"])
     assert result.code == 2 and len(result.err_lines) == 1 and "tokenizer" in result.err
+
+
+def test_human_eval_draws_from_real_text_run_dirs(tmp_path, corpus_file, run_cli):
+    """`human-eval create --system NAME=RUN_DIR --real test` on two real (tiny) trained text runs."""
+    from eval.human.store import Study
+
+    runs = []
+    for seed in (1, 2):
+        run = tmp_path / f"run{seed}"
+        assert run_cli(["train", "--corpus", corpus_file, "--experiment", "text-small", "--seed", seed,
+                        "--run-dir", run, *TINY_TEXT]).code == 0
+        runs.append(run)
+    db = tmp_path / "study.db"
+    result = run_cli(["human-eval", "create", "--study", db, "--per-system", "3", "--seed", "5",
+                      "--system", f"mle={runs[0]}", "--system", f"seqgan={runs[1]}", "--real", "test"])
+    assert result.code == 0, result.err
+    test_lines = set((runs[0] / "data" / "test.txt").read_text().splitlines())
+    with Study.open(db) as study:
+        items = study.items()
+        assert len(items) == 9
+        assert {text for _, system, text in items if system == "real"} <= test_lines
