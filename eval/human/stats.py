@@ -21,61 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_EPS = 1e-15
-_TINY = 1e-300
+from eval.significance import betainc  # one incomplete-beta implementation for the whole toolkit
 
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = _TINY if abs(d) < _TINY else d
-    d = 1.0 / d
-    h = d
-    max_iter = 10_000 + int(20 * math.sqrt(max(a, b)))
-    for m in range(1, max_iter + 1):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = _TINY if abs(d) < _TINY else d
-        c = 1.0 + aa / c
-        c = _TINY if abs(c) < _TINY else c
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = _TINY if abs(d) < _TINY else d
-        c = 1.0 + aa / c
-        c = _TINY if abs(c) < _TINY else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < _EPS:
-            return h
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b).
-
-    Args:
-        a: first shape parameter, > 0.
-        b: second shape parameter, > 0.
-        x: point in [0, 1].
-    """
-    if a <= 0 or b <= 0:
-        raise ValueError("betainc needs a > 0 and b > 0")
-    if not 0.0 <= x <= 1.0:
-        raise ValueError("betainc needs 0 <= x <= 1")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    # The continued fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry otherwise.
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+__all__ = ["betainc", "t_sf2", "t_cdf", "t_ppf", "welch_ttest", "fleiss_kappa", "analyse"]
 
 
 def t_sf2(t: float, df: float) -> float:
