@@ -31,8 +31,7 @@ class CNNDiscriminator(nn.Module):
         filter_sizes: window widths (paper: 1..10, 15, 20).
         num_filters: filters per width (paper: 100, 200, 200, 200, 200, 100 x 5, 160, 160).
         dropout: drop probability before the output layer (paper keeps 0.75, so 0.25).
-        min_len: inputs shorter than the widest filter are right-padded with `pad_token` to this length.
-        pad_token: id used for that padding.
+        pad_token: inputs shorter than the widest filter are right-padded with this id.
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, filter_sizes: tuple[int, ...],
