@@ -25,6 +25,14 @@ TEXT_D = DiscriminatorConfig(emb_dim=64, filter_sizes=(2, 3, 4, 5), num_filters=
 TEXT_SCHEDULE = ScheduleConfig(pretrain_g_epochs=30, pretrain_d_rounds=5, pretrain_d_epochs=1, adv_epochs=30,
                                adv_g_steps=1, adv_d_rounds=1, adv_d_epochs=1, num_negatives=2000, eval_every=5)
 
+
+
+def _corpus_preset(corpus: str, **data: object) -> ExperimentConfig:
+    """A named-corpus preset: the text models and schedule, with the corpus's own data settings."""
+    return replace(PAPER, name=corpus, data=replace(TEXT_DATA, corpus=corpus, **data), generator=TEXT_G,
+                   discriminator=TEXT_D, schedule=TEXT_SCHEDULE, adversarial=AdversarialConfig(num_rollouts=8))
+
+
 PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
     "oracle-paper": (
         "SeqGAN Table 1 exactly: 120 MLE epochs, 50 x (10k negatives, 3 D epochs), 200 x (1 G step, "
@@ -50,25 +58,16 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
     ),
     "poems": (
         "Chinese quatrains (SeqGAN paper), character tokens, 24 characters + <eos>. Provisional schedule.",
-        replace(PAPER, name="poems", data=replace(TEXT_DATA, corpus="poems", tokenizer="char", vocab_size=6000,
-                                                  seq_len=25),
-                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
-                adversarial=AdversarialConfig(num_rollouts=8)),
+        _corpus_preset("poems", tokenizer="char", vocab_size=6000, seq_len=25),
     ),
     "obama": (
         "Obama speech paragraphs (substitute corpus), lower-cased words, first 40 tokens. Provisional schedule.",
-        replace(PAPER, name="obama", data=replace(TEXT_DATA, corpus="obama", lowercase=True, vocab_size=10_000,
-                                                  seq_len=40),
-                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
-                adversarial=AdversarialConfig(num_rollouts=8)),
+        _corpus_preset("obama", lowercase=True, vocab_size=10_000, seq_len=40),
     ),
     "coco": (
         "COCO captions (Texygen's files, shipped test split), lower-cased words, up to 38 tokens. Provisional "
         "schedule.",
-        replace(PAPER, name="coco", data=replace(TEXT_DATA, corpus="coco", lowercase=True, vocab_size=6000,
-                                                 seq_len=38),
-                generator=TEXT_G, discriminator=TEXT_D, schedule=TEXT_SCHEDULE,
-                adversarial=AdversarialConfig(num_rollouts=8)),
+        _corpus_preset("coco", lowercase=True, vocab_size=6000, seq_len=38),
     ),
     "oracle-tiny": (
         "A seconds-long smoke run: a random 200-token oracle, length 10, a small D, a few epochs.",
