@@ -8,6 +8,9 @@ import sys
 
 from seqgan.errors import UserError
 
+CHECKPOINT_HELP = ("last (default); best (lowest held-out NLL among evaluations); an evaluated epoch: 30 "
+                   "(adversarial) or PHASE:EPOCH, e.g. pretrain_g:20; or a phase's end, e.g. pretrain_d")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add train, sample, evaluate and experiments to the `seqgan` parser."""
@@ -42,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=10, help="number of sequences")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default="last", help="last (default) or a phase name, e.g. pretrain_d")
+    p.add_argument("--checkpoint", default="last", help=CHECKPOINT_HELP)
     p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = all)")
     p.add_argument("--prefix", default=None, help="a prompt every sample continues (text, or ids for the oracle)")
@@ -54,15 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("evaluate", help="NLL-oracle and NLL-test of a run, with signatures")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--checkpoint", default="last")
+    p.add_argument("--checkpoint", default="last", help=CHECKPOINT_HELP)
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for NLL-oracle")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
-    p = subparsers.add_parser("oracle-study", help="random G, MLE, constant-reward PG and SeqGAN over seeds",
+    p = subparsers.add_parser("oracle-study", aliases=["study"],
+                              help="random G, MLE, constant-reward PG and SeqGAN over seeds (oracle or text)",
                               description="Pretrain once per seed, branch every method off it, and write "
-                              "summary.json and table.md (NLL-oracle and NLL-test, mean +- std). Resumable.")
+                              "summary.json and table.md (NLL-oracle, or NLL-valid on a text preset, and "
+                              "NLL-test, mean +- std). Resumable.")
     p.add_argument("--experiment", default="oracle")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
     p.add_argument("--methods", default="mle,constant,seqgan", help="comma-separated: mle, constant, seqgan, "
@@ -156,7 +161,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _check_positive(args.temperature, "--temperature")
     run = load_run(args.run_dir, args.data_dir, args.checkpoint)
     result = {"checkpoint": args.checkpoint, **run.task.final(run.pair.generator, run.config, args.temperature)}
-    atomic_write_json(f"{args.run_dir}/eval-{args.checkpoint}-t{args.temperature:g}.json", result)
+    tag = args.checkpoint.replace(":", "-").replace("/", "-")
+    atomic_write_json(f"{args.run_dir}/eval-{tag}-t{args.temperature:g}.json", result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

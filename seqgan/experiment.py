@@ -295,7 +295,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate,
                       eval_every=config.schedule.eval_every,
                       checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
-                      checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()})
+                      checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()},
+                      snapshot=lambda: {"generator": run.pair.generator.state_dict(),
+                                        "architecture": run.architecture()})
     final = finish(run, run_dir)
     MetricsLog(run_dir / "metrics.jsonl").write_timing(
         {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -319,13 +321,65 @@ def finish(run: Run, run_dir: Path) -> dict:
     return final
 
 
+PHASE_NAMES = ("pretrain_g", "pretrain_d", "adversarial")
+
+
+def _eval_records(run_dir: Path) -> list[dict]:
+    return [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r.get("event") == "eval"
+            and r.get("phase") != "init"]
+
+
+def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool, str]:
+    """Which file `--checkpoint` names: (path, holds only a generator snapshot, a description).
+
+    Accepted: "last"; a phase name (that phase's end); "best" (the evaluation with the lowest held-out
+    NLL: nll_valid for text, nll_test for the oracle); "PHASE:EPOCH" or a bare EPOCH of the adversarial
+    phase (an evaluated epoch).
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    spec = checkpoint.strip()
+    if spec == "last" or spec in PHASE_NAMES:
+        path = ckpt_dir / f"{spec}.pt"
+        if not path.is_file():
+            have = sorted(p.stem for p in ckpt_dir.glob("*.pt") if not p.stem.startswith("eval-"))
+            raise UserError(f"no checkpoint {spec!r} in {run_dir} (have: {', '.join(have) or 'none'}); "
+                            "train it first")
+        return path, False, spec
+    records = _eval_records(run_dir)
+    if spec == "best":
+        if not records:
+            raise UserError(f"--checkpoint best: {run_dir} has no evaluations yet; train it first")
+        key = "nll_valid" if "nll_valid" in records[0] else "nll_test"
+        best = min(records, key=lambda r: r[key])  # min keeps the earliest of equal values
+        phase, epoch = best["phase"], best["epoch"]
+        what = f"best {key}={best[key]:.4f} at {phase}:{epoch}"
+    else:
+        phase, _, epoch_text = spec.rpartition(":")
+        phase = phase or "adversarial"
+        if phase not in PHASE_NAMES or not epoch_text.isdigit():
+            raise UserError(f"--checkpoint {checkpoint!r}: use last, best, a phase name ({', '.join(PHASE_NAMES)}), "
+                            "PHASE:EPOCH or an adversarial EPOCH")
+        epoch = int(epoch_text)
+        what = f"{phase}:{epoch}"
+    path = ckpt_dir / f"eval-{phase}-{epoch}.pt"
+    if not path.is_file():
+        have = [f"{r['phase']}:{r['epoch']}" for r in records
+                if (ckpt_dir / f"eval-{r['phase']}-{r['epoch']}.pt").is_file()]
+        raise UserError(f"--checkpoint {checkpoint}: no snapshot for {phase}:{epoch} in {run_dir} (snapshots "
+                        f"exist at evaluated epochs: {', '.join(have[-8:]) or 'none'})")
+    return path, True, what
+
+
 def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str = "last") -> Run:
     """Rebuild a trained run from its directory and load a checkpoint into it.
 
     Args:
         run_dir: a run directory written by `train`.
         data_dir: where named data lives.
-        checkpoint: "last", or a phase name ("pretrain_g", "pretrain_d", "adversarial").
+        checkpoint: "last", a phase name ("pretrain_g", "pretrain_d", "adversarial"), "best", or an
+            evaluated epoch ("adversarial:30", or just "30" for the adversarial phase). Snapshots hold the
+            generator only; D keeps its initial weights then (sampling and evaluation need only G).
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
@@ -335,15 +389,13 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str =
         config = ExperimentConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8"))["config"])
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"{config_path} is unreadable ({err})") from err
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    if not path.is_file():
-        have = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt"))
-        raise UserError(f"no checkpoint {checkpoint!r} in {run_dir} (have: {', '.join(have) or 'none'}); "
-                        "train it first")
+    path, generator_only, _ = resolve_checkpoint(run_dir, checkpoint)
     run = build_run(config, data_dir, run_dir)
     state = _load(path)
     if state.get("architecture") != run.architecture():
         raise UserError(f"{path} does not match {config_path} (architecture differs)")
-    run.pair.load_state_dict(state["pair"])
+    if generator_only:
+        run.pair.generator.load_state_dict(state["generator"])
+    else:
+        run.pair.load_state_dict(state["pair"])
     return run
-

@@ -1,4 +1,7 @@
-"""The oracle study: random G, MLE, constant-reward PG and SeqGAN over several seeds, as one command.
+"""The method study: random G, MLE, constant-reward PG and SeqGAN over several seeds, as one command.
+
+On the oracle the yardstick is NLL-oracle; on a text corpus it is NLL on the validation split (NLL-test
+is reported beside it in both cases).
 
 Each seed pretrains once (G by MLE, then D); every method branches off that same checkpoint with the same
 random state, so the methods differ only in their adversarial phase.
@@ -30,6 +33,11 @@ def _curve(run_dir: Path) -> list[dict]:
     return [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r.get("event") == "eval"]
 
 
+def primary_metric(record: dict) -> str:
+    """The study's yardstick in an eval record: nll_oracle on the oracle, nll_valid on text."""
+    return "nll_oracle" if "nll_oracle" in record else "nll_valid"
+
+
 def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str], out_dir: str | Path,
                      data_dir: str | None = None) -> dict:
     """Train every (seed, method) run (resuming any that exist) and summarise them.
@@ -53,15 +61,16 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
         print(f"== seed {seed}: pretraining -> {pretrain_dir}", flush=True)
         train(pre_cfg, pretrain_dir, data_dir, argv=["oracle-study"])
         init = _curve(pretrain_dir)[0]
-        results = {"random": {"nll_oracle": init["nll_oracle"], "nll_test": init["nll_test"]}}
+        key = primary_metric(init)
+        results = {"random": {key: init[key], "nll_test": init["nll_test"]}}
         for method in methods:
             cfg = apply_overrides(base, [f"seed={seed}", *METHODS[method]])
             run_dir = seed_dir / method
             print(f"== seed {seed}: {method} -> {run_dir}", flush=True)
             final = train(cfg, run_dir, data_dir, init_from=str(pretrain_dir), argv=["oracle-study"])
             adv = [r for r in _curve(run_dir) if r["phase"] == "adversarial"]
-            results[method] = {"nll_oracle": final["nll_oracle"], "nll_test": final["nll_test"],
-                               "curve": [(r["epoch"], r["nll_oracle"], r["nll_test"]) for r in adv]}
+            results[method] = {key: final[key], "nll_test": final["nll_test"],
+                               "curve": [(r["epoch"], r[key], r["nll_test"]) for r in adv]}
         per_seed[seed] = results
     order = [m for m in METHODS if m in methods]  # table rows in a fixed order, whatever order they ran in
     summary = summarise(per_seed, ["random", *order])
@@ -76,14 +85,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
-    """Mean and std over seeds of each method's final NLL-oracle and NLL-test, plus curve comparisons."""
+    """Mean and std over seeds of each method's final yardstick and NLL-test, plus curve comparisons."""
     table = {}
+    key = primary_metric(next(iter(per_seed.values()))["random"])
     for row in rows:
-        oracle = [per_seed[s][row]["nll_oracle"] for s in per_seed]
+        primary = [per_seed[s][row][key] for s in per_seed]
         test = [per_seed[s][row]["nll_test"] for s in per_seed]
-        table[row] = {"nll_oracle": _mean_std(oracle), "nll_test": _mean_std(test),
-                      "per_seed": {s: (per_seed[s][row]["nll_oracle"], per_seed[s][row]["nll_test"])
-                                   for s in per_seed}}
+        table[row] = {key: _mean_std(primary), "nll_test": _mean_std(test),
+                      "per_seed": {s: (per_seed[s][row][key], per_seed[s][row]["nll_test"]) for s in per_seed}}
     checks = {}
     for row in rows:
         if row in ("random", "mle") or "mle" not in rows:
@@ -95,19 +104,27 @@ def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
             shared = sorted(set(mle) & set(mine))
             below_everywhere[s] = all(mine[e] < mle[e] for e in shared) if shared else None
         checks[row] = {"below_mle_at_every_eval": below_everywhere}
-    return {"seeds": list(per_seed), "table": table, "checks": checks, "per_seed": per_seed,
-            "paper": PAPER_TABLE1}
+    return {"seeds": list(per_seed), "metric": key, "table": table, "checks": checks, "per_seed": per_seed,
+            "paper": PAPER_TABLE1 if key == "nll_oracle" else {}}
 
 
 def table_markdown(summary: dict) -> str:
-    """The README's NLL-oracle table."""
+    """The README's table: NLL-oracle (or NLL-valid on text), NLL-test, and the paper's row on the oracle."""
     names = {"random": "Random G (before training)", "mle": "MLE (continued)", "constant": "PG, constant reward 1",
              "seqgan": "SeqGAN", "seqgan-baseline": "SeqGAN, mean-reward baseline"}
     paper = summary["paper"]
-    lines = [f"| model | NLL-oracle (mean ± std, {len(summary['seeds'])} seeds) | NLL-test | paper NLL-oracle |",
+    key = summary.get("metric", "nll_oracle")
+    label = {"nll_oracle": "NLL-oracle", "nll_valid": "NLL-valid"}[key]
+    if not paper:
+        lines = [f"| model | {label} (mean ± std, {len(summary['seeds'])} seeds) | NLL-test |", "|---|---|---|"]
+        for row, vals in summary["table"].items():
+            (mo, so), (mt, st) = vals[key], vals["nll_test"]
+            lines.append(f"| {names.get(row, row)} | {mo:.3f} ± {so:.3f} | {mt:.3f} ± {st:.3f} |")
+        return "\n".join(lines) + "\n"
+    lines = [f"| model | {label} (mean ± std, {len(summary['seeds'])} seeds) | NLL-test | paper NLL-oracle |",
              "|---|---|---|---|"]
     for row, vals in summary["table"].items():
-        (mo, so), (mt, st) = vals["nll_oracle"], vals["nll_test"]
+        (mo, so), (mt, st) = vals[key], vals["nll_test"]
         ref = paper.get(row.split("-")[0] if row.startswith("seqgan") and row != "seqgan" else row, "")
         lines.append(f"| {names.get(row, row)} | {mo:.3f} ± {so:.3f} | {mt:.3f} ± {st:.3f} | {ref} |")
     lines.append(f"| (paper only) scheduled sampling / PG-BLEU | | | {paper['ss']} / {paper['pg-bleu']} |")

@@ -62,8 +62,11 @@ def test_help_everywhere(run_cli, command):
 def test_train_writes_a_complete_run_dir(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
     assert {"config.json", "metrics.jsonl", "timing.jsonl", "metrics.json", "samples.txt", "checkpoints"} <= names
-    assert {p.name for p in (tiny_run / "checkpoints").iterdir()} == {
+    assert {p.name for p in (tiny_run / "checkpoints").iterdir() if not p.name.startswith("eval-")} == {
         "last.pt", "pretrain_g.pt", "pretrain_d.pt", "adversarial.pt"}
+    # a generator snapshot after every evaluation (oracle-tiny evaluates every 2 epochs and at phase ends)
+    assert {"eval-pretrain_g-2.pt", "eval-adversarial-2.pt", "eval-adversarial-3.pt"} <= {
+        p.name for p in (tiny_run / "checkpoints").iterdir()}
     config = json.loads((tiny_run / "config.json").read_text())
     assert config["config"]["name"] == "oracle-tiny" and config["config"]["schedule"]["adv_epochs"] == 3
     final = json.loads((tiny_run / "metrics.json").read_text())

@@ -59,7 +59,8 @@ def check_resumable(phases: list[Phase], completed: dict) -> None:
 def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, gen: torch.Generator,
                       evaluate: Callable[[str, int], dict] | None = None, eval_every: int = 5,
                       checkpoint_every_s: float = 60.0, resume_state: dict | None = None,
-                      checkpoint_extra: dict | None = None) -> LoopPosition:
+                      checkpoint_extra: dict | None = None,
+                      snapshot: Callable[[], dict] | None = None) -> LoopPosition:
     """Run (or resume) all phases; returns the final position.
 
     Args:
@@ -73,6 +74,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         checkpoint_every_s: at most this many seconds between checkpoints (also saved at each phase end).
         resume_state: a loaded checkpoint to continue from, or None to start.
         checkpoint_extra: plain data stored in every checkpoint (config, architecture).
+        snapshot: if given, its state is saved as checkpoints/eval-{phase}-{epoch}.pt after every evaluation
+            (small: the generator only), so a run can later be sampled at its best or at any evaluated epoch.
     """
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -98,6 +101,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             started = time.perf_counter()
             log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **evaluate(phase_name, epoch)})
             log.write_timing({"phase": phase_name, "epoch": epoch, "eval_s": time.perf_counter() - started})
+        if snapshot is not None and phase_name != "init":
+            save_checkpoint(ckpt_dir / f"eval-{phase_name}-{epoch}.pt", snapshot())
 
     if not pos.evaluated_init:
         run_eval("init", 0)
