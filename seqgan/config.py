@@ -83,9 +83,13 @@ class DiscriminatorConfig:
     l2_reg: float = 0.2
     lr: float = 1e-4
     batch_size: int = 64
+    # matrix products of the CNN D: fp32, bf16 (mixed precision: bf16 products, fp32 weights, optimizer and
+    # element-wise maths), or auto = bf16 where the hardware has fast bf16 products (AVX512-BF16/AMX, CUDA)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.kind in ("cnn", "rnn"), "discriminator.kind must be cnn or rnn")
+        _check(self.precision in ("auto", "fp32", "bf16"), "discriminator.precision must be auto, fp32 or bf16")
         _check(len(self.filter_sizes) == len(self.num_filters) and len(self.filter_sizes) > 0,
                f"discriminator.filter_sizes ({len(self.filter_sizes)} entries) and num_filters "
                f"({len(self.num_filters)}) must have the same, non-zero length")

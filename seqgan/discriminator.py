@@ -9,17 +9,82 @@ from torch.nn import functional as F
 SCORE_ROWS = 2048  # sequences per forward when scoring without gradients
 
 
-def _windows(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """Responses of every window of `conv` over x (B, T, E) -> (B, T-k+1, n), as one GEMM on unfolded windows.
+class _Windows(torch.autograd.Function):
+    """Responses of every width-k window: x (B, T, E) fp32 -> (B*P, n), P = T-k+1, as one GEMM.
 
-    The same arithmetic as `conv(x.transpose(1, 2))`, but on (B, T, E) without transposes, and the
-    unfolded windows make one well-shaped matrix product (measured faster than oneDNN's conv1d here).
+    Windows are laid out (k, E) so that each one is k consecutive embedding rows: building them is a
+    plain strided copy, and the backward's fold is k slice-adds of contiguous rows (torch's generic
+    unfold backward was the slowest op of a D step here). In bf16 the windows and the weight are cast
+    for the products; x's gradient is accumulated in fp32.
     """
-    n, E, k = conv.weight.shape
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        n, E, k = weight.shape
+        B, T, _ = x.shape
+        P = T - k + 1
+        x = x.to(dtype)
+        if x.stride(2) != 1:
+            x = x.contiguous()
+        step_b, step_t = x.stride(0), x.stride(1)  # x may be a slice along time: use its own strides
+        windows = x.as_strided((B, P, k, E), (step_b, step_t, step_t, 1), x.storage_offset()).reshape(B * P, k * E)
+        w = weight.permute(0, 2, 1).reshape(n, k * E).to(dtype)
+        ctx.save_for_backward(windows, w)
+        ctx.shape = (B, T, E, k, P)
+        return torch.addmm(bias.to(dtype), windows, w.t())
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        windows, w = ctx.saved_tensors
+        B, T, E, k, P = ctx.shape
+        grad_out = grad_out.to(w.dtype)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            per_window = (grad_out @ w).view(B, P, k, E)
+            grad_x = torch.zeros(B, T, E, dtype=torch.float32, device=grad_out.device)
+            for i in range(k):  # window row i of position p is input row p + i
+                grad_x[:, i:i + P] += per_window[:, :, i]
+        if ctx.needs_input_grad[1]:
+            grad_w = (grad_out.t() @ windows).view(-1, k, E).permute(0, 2, 1).float()
+        if ctx.needs_input_grad[2]:
+            grad_b = grad_out.float().sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
+def _windows(conv: nn.Conv1d, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Responses of every window of `conv` over x (B, T, E) fp32 -> (B, T-k+1, n) in `dtype`.
+
+    The same arithmetic as `conv(x.transpose(1, 2))`, as one GEMM on unfolded windows (measured faster
+    than oneDNN's conv1d here).
+    """
+    n, _, k = conv.weight.shape
     B, T, _ = x.shape
-    windows = x.unfold(1, k, 1).reshape(B * (T - k + 1), E * k)  # (B*P, E*k), each window flattened (E, k)
-    out = torch.addmm(conv.bias, windows, conv.weight.view(n, E * k).t())  # (B*P, n)
-    return out.view(B, T - k + 1, n)
+    return _Windows.apply(x, conv.weight, conv.bias, dtype).view(B, T - k + 1, n)
+
+
+class _Bf16Linear(torch.autograd.Function):
+    """y = x W^T + b with bf16 products and fp32 in/out; W's bf16 copy goes into a reused buffer.
+
+    torch.autocast does the same arithmetic, but it allocates a fresh bf16 copy of the weight on every
+    forward; for the highway's 5.9 M weights those allocations cost more than the copy itself here.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                weight_bf16: torch.Tensor) -> torch.Tensor:
+        weight_bf16.copy_(weight)
+        x_bf16 = x.to(torch.bfloat16)
+        ctx.save_for_backward(x_bf16, weight_bf16)
+        return torch.addmm(bias.to(torch.bfloat16), x_bf16, weight_bf16.t()).float()
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x_bf16, weight_bf16 = ctx.saved_tensors
+        g = grad_out.to(torch.bfloat16)
+        grad_x = (g @ weight_bf16).float() if ctx.needs_input_grad[0] else None
+        grad_w = (g.t() @ x_bf16).float() if ctx.needs_input_grad[1] else None
+        grad_b = grad_out.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None
 
 
 class CNNDiscriminator(nn.Module):
@@ -32,13 +97,21 @@ class CNNDiscriminator(nn.Module):
         num_filters: filters per width (paper: 100, 200, 200, 200, 200, 100 x 5, 160, 160).
         dropout: drop probability before the output layer (paper keeps 0.75, so 0.25).
         pad_token: inputs shorter than the widest filter are right-padded with this id.
+        precision: "fp32", or "bf16": the convolution and highway matrix products take bfloat16 inputs
+            (mixed precision, as torch.autocast does); weights, gradients' accumulation, the optimizer and
+            the element-wise maths stay fp32. About 2x faster on CPUs with AVX512-BF16.
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, filter_sizes: tuple[int, ...],
-                 num_filters: tuple[int, ...], dropout: float = 0.25, pad_token: int = 0) -> None:
+                 num_filters: tuple[int, ...], dropout: float = 0.25, pad_token: int = 0,
+                 precision: str = "fp32") -> None:
         super().__init__()
         if len(filter_sizes) != len(num_filters):
             raise ValueError("filter_sizes and num_filters must have the same length")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+        self.precision = precision
+        self._highway_bf16: torch.Tensor | None = None  # reused bf16 copy of the highway weight
         self.vocab_size, self.emb_dim = vocab_size, emb_dim
         self.filter_sizes, self.num_filters = tuple(filter_sizes), tuple(num_filters)
         self.pad_token = pad_token
@@ -62,15 +135,20 @@ class CNNDiscriminator(nn.Module):
             nn.init.trunc_normal_(self.out.weight, std=0.1, a=-0.2, b=0.2)
             nn.init.constant_(self.out.bias, 0.1)
 
+    @property
+    def _dtype(self) -> torch.dtype:
+        """The dtype of the matrix products' inputs."""
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
     def features(self, ids: torch.Tensor) -> torch.Tensor:
-        """Max-over-time pooled filter responses (B, F) for ids (B, T)."""
+        """Max-over-time pooled filter responses (B, F), fp32, for ids (B, T)."""
         widest = max(self.filter_sizes)
         if ids.shape[1] < widest:
             ids = F.pad(ids, (0, widest - ids.shape[1]), value=self.pad_token)
         x = self.embedding(ids)  # (B, T, E)
-        # max over time before the ReLU: relu(max(z)) == max(relu(z)) and it halves the work on big tensors
-        pooled = [_windows(conv, x).amax(dim=1) for conv in self.convs]  # each (B, n_k)
-        return F.relu(torch.cat(pooled, dim=1))  # (B, F)
+        # max over time before the ReLU: relu(max(z)) == max(relu(z)), and it halves the work
+        pooled = [_windows(conv, x, self._dtype).amax(dim=1) for conv in self.convs]  # each (B, n_k)
+        return F.relu(torch.cat(pooled, dim=1).float())  # (B, F)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2) for ids (B, T); class 1 means "real"."""
@@ -78,7 +156,14 @@ class CNNDiscriminator(nn.Module):
 
     def classify(self, z: torch.Tensor) -> torch.Tensor:
         """Highway layer, dropout and output layer on pooled features (B, F) -> logits (B, 2)."""
-        transform, gate = self.highway(z).chunk(2, dim=1)  # (B, F) each
+        if self.precision == "bf16":
+            if self._highway_bf16 is None or self._highway_bf16.shape != self.highway.weight.shape \
+                    or self._highway_bf16.device != z.device:
+                self._highway_bf16 = torch.empty_like(self.highway.weight, dtype=torch.bfloat16)
+            both = _Bf16Linear.apply(z, self.highway.weight, self.highway.bias, self._highway_bf16)
+        else:
+            both = self.highway(z)
+        transform, gate = both.chunk(2, dim=1)  # (B, F) each, fp32
         gate = torch.sigmoid(gate)
         z = gate * F.relu(transform) + (1.0 - gate) * z  # highway layer
         return self.out(self.dropout(z))  # (B, 2)
@@ -108,18 +193,19 @@ class CNNDiscriminator(nn.Module):
         try:
             full = self.embedding(seqs)  # (B, T, E)
             # running max over the windows of seqs: prefix_max[k][:, j] = max of windows 0..j
-            prefix_max = [_windows(conv, full).cummax(dim=1).values for conv in self.convs]  # (B, T-k+1, n_k)
+            prefix_max = [_windows(conv, full, self._dtype).cummax(dim=1).values
+                          for conv in self.convs]  # (B, T-k+1, n_k)
             features = []
             for t in range(1, T):
                 x = self.embedding(completions[t - 1].reshape(N * B, T))  # (NB, T, E)
                 pooled = []
                 for conv, k, pmax in zip(self.convs, self.filter_sizes, prefix_max, strict=True):
                     start = max(0, t - k + 1)  # first window that reaches past the prefix
-                    fresh = _windows(conv, x[:, start:]).amax(dim=1)  # (NB, n_k)
+                    fresh = _windows(conv, x[:, start:], self._dtype).amax(dim=1)  # (NB, n_k)
                     if start > 0:  # windows 0..start-1 lie inside the prefix: shared across rollouts
                         fresh = torch.maximum(fresh, pmax[:, start - 1].repeat(N, 1))
                     pooled.append(fresh)
-                features.append(F.relu(torch.cat(pooled, dim=1)))  # (NB, F)
+                features.append(F.relu(torch.cat(pooled, dim=1).float()))  # (NB, F)
             z = torch.cat(features)  # ((T-1) * N * B, F)
             probs = torch.cat([torch.softmax(self.classify(z[lo:lo + SCORE_ROWS]), dim=1)[:, 1]
                                for lo in range(0, z.shape[0], SCORE_ROWS)])

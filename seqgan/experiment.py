@@ -22,7 +22,7 @@ from seqgan.config import ExperimentConfig
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, check_resumable, train_adversarial
-from seqgan.core.runtime import keep_freed_memory, pick_device, seed_everything
+from seqgan.core.runtime import keep_freed_memory, pick_device, resolve_precision, seed_everything
 from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
 from seqgan.errors import UserError
 from seqgan.generator import LSTMGenerator
@@ -140,7 +140,7 @@ def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device
                               pad_token).init_normal_(g.init_std, init_gen)
     if d.kind == "cnn":
         discriminator = CNNDiscriminator(vocab_size, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout,
-                                         pad_token or 0)
+                                         pad_token or 0, precision=resolve_precision(d.precision, device))
     else:
         discriminator = RNNDiscriminator(vocab_size, d.emb_dim, d.rnn_hidden_dim, d.dropout)
     return generator.to(device), discriminator.to(device)

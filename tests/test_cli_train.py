@@ -131,6 +131,56 @@ def test_evaluate_matches_the_final_metrics(copy_run, run_cli):
     assert json.loads(hot.out)["nll_test"] == got["nll_test"]
 
 
+def _evals(run_dir: Path) -> list[dict]:
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
+    return [r for r in records if r["event"] == "eval" and r["phase"] != "init"]
+
+
+def test_checkpoint_selection_best_last_and_epochs(tiny_run, run_cli):
+    def sample(checkpoint: str) -> str:
+        result = run_cli(["sample", "--run-dir", tiny_run, "-n", "5", "--seed", "3", "--checkpoint", checkpoint])
+        assert result.code == 0, result.err
+        return result.out
+
+    last = sample("last")
+    assert sample("adversarial:3") == last == sample("3")  # the last evaluated epoch is the end of the run
+    assert sample("adversarial:2") != last
+    assert sample("pretrain_g:3") == sample("pretrain_g")  # the snapshot at a phase's end equals its checkpoint
+    # best: the evaluation with the lowest NLL-test (the oracle has no validation split), computed here by hand
+    evals = _evals(tiny_run)
+    best = min(evals, key=lambda r: r["nll_test"])
+    assert sample("best") == sample(f"{best['phase']}:{best['epoch']}")
+    # evaluating a snapshot reproduces the NLL-test logged at that epoch
+    result = run_cli(["evaluate", "--run-dir", tiny_run, "--checkpoint", "best", "--json"])
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["nll_test"] == pytest.approx(best["nll_test"], abs=1e-6)
+    assert (tiny_run / "eval-best-t1.json").is_file()
+    (tiny_run / "eval-best-t1.json").unlink()  # keep the shared run as the fixture made it
+
+
+@pytest.mark.parametrize("checkpoint,needle", [("adversarial:1", "no snapshot for adversarial:1"),
+                                               ("99", "no snapshot for adversarial:99"),
+                                               ("warmup:2", "use last, best"), ("x:y", "use last, best")])
+def test_bad_checkpoint_names(tiny_run, run_cli, checkpoint, needle):
+    before = snapshot(tiny_run)
+    line = assert_one_line_error(run_cli(["sample", "--run-dir", tiny_run, "--checkpoint", checkpoint]),
+                                 "sample", needle)
+    if "no snapshot" in needle:
+        assert "adversarial:2" in line  # lists what exists
+    assert snapshot(tiny_run) == before
+
+
+def test_best_before_any_evaluation(tmp_path, run_cli):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text("")
+    from seqgan.errors import UserError
+    from seqgan.experiment import resolve_checkpoint
+
+    with pytest.raises(UserError, match="no evaluations yet"):
+        resolve_checkpoint(run_dir, "best")
+
+
 def test_rerunning_a_finished_run_is_a_no_op(copy_run, run_cli):
     before = snapshot(copy_run)
     result = run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run])
@@ -354,3 +404,19 @@ def test_unknown_device(tmp_path, run_cli):
 def test_sample_out_in_a_bad_place(tiny_run, tmp_path, run_cli, where):
     result = run_cli(["sample", "--run-dir", tiny_run, "-n", "2", "--out", tmp_path / where])
     assert_one_line_error(result, "sample", "--out")
+
+
+@pytest.mark.parametrize("method", ["mle", "constant"])
+def test_d_precision_does_not_touch_the_controls(tmp_path, run_cli, method):
+    """MLE and constant-reward G never read D, and D's precision draws no extra randomness: their G is the
+    same with an fp32 or a bf16 D (so control runs made before D went bf16 stay valid)."""
+    curves = []
+    for precision in ("fp32", "bf16"):
+        run_dir = tmp_path / precision
+        result = run_cli(["train", *TINY, "--seed", "2", "--run-dir", run_dir, "--method", method,
+                          "--set", f"discriminator.precision={precision}"])
+        assert result.code == 0, result.err
+        records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
+        curves.append([{k: v for k, v in r.items() if not k.startswith("d_")} for r in records])
+        assert any("d_loss" in r for r in records)  # D did train, in both precisions
+    assert curves[0] == curves[1]
