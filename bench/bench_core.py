@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seqgan.adversarial import SeqGANPair  # noqa: E402
-from seqgan.config import ExperimentConfig  # noqa: E402
-from seqgan.core.runtime import keep_freed_memory  # noqa: E402
+from seqgan.config import ExperimentConfig, apply_overrides  # noqa: E402
+from seqgan.core.runtime import keep_freed_memory, resolve_precision  # noqa: E402
 from seqgan.experiment import build_models  # noqa: E402
 from seqgan.oracle import random_oracle  # noqa: E402
 from seqgan.pretrain import discriminator_epoch  # noqa: E402
@@ -63,6 +63,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="results/bench_core.json")
+    parser.add_argument("--no-fp32", action="store_true", help="skip the reference rows with an fp32 D")
     args = parser.parse_args()
     keep_freed_memory()
     torch.manual_seed(0)
@@ -90,14 +91,23 @@ def main() -> int:
         "g_step.d_scoring_19520_seqs": timed(lambda: discriminator.prob_real(
             torch.cat([completions.view(-1, 20), seqs])), args.repeats),
     }
+    if not args.no_fp32:  # the same with D's products in fp32, for reference (auto picks bf16 where fast)
+        _, d32 = build_models(apply_overrides(config, ["discriminator.precision=fp32"]), 5000, 20,
+                              torch.device("cpu"))
+        d32.load_state_dict(discriminator.state_dict())
+        pair32 = SeqGANPair(generator, d32, real, config)
+        parts["g_step.fp32_d"] = timed(lambda: pair32.policy_gradient_step(gen), args.repeats)
+        parts["d_epoch.fp32_d"] = timed(lambda: discriminator_epoch(d32, pair32.d_opt, real10k, fake, 64, 0.2, gen),
+                                        max(1, args.repeats // 2))
     medians = {k: statistics.median(v) for k, v in {**rows, **parts}.items()}
     paper_epoch = medians["g_step"] + 5 * (medians["sample_10k"] + 3 * medians["d_epoch"])
     estimate_paper_h = (120 * medians["mle_epoch"] + 50 * (medians["sample_10k"] + 3 * medians["d_epoch"])
                         + 200 * paper_epoch) / 3600
-    result = {"machine": machine(), "repeats": args.repeats, "median_s": medians,
+    precision = resolve_precision(config.discriminator.precision, torch.device("cpu"))
+    result = {"machine": machine(), "repeats": args.repeats, "d_precision": precision, "median_s": medians,
               "all_s": {**rows, **parts}, "targets_s": TARGETS, "textgan_pytorch_s": TEXTGAN,
               "oracle_paper_estimate_h": estimate_paper_h}
-    print(f"machine: {result['machine']}")
+    print(f"machine: {result['machine']}; D products in {precision} (discriminator.precision=auto)")
     print(f"{'operation':32s} {'median s':>9s} {'target s':>9s} {'TextGAN s':>10s}  met")
     for key, value in medians.items():
         target = TARGETS.get(key)
