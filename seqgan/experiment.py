@@ -8,7 +8,9 @@ metrics.json (the final evaluation) and samples.txt.
 from __future__ import annotations
 
 import json
+import os
 import resource
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -291,6 +293,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
         with open(src, "rb") as fh:
             atomic_write_text(run_dir / "metrics.jsonl", fh.read(offset).decode("utf-8"))
         resume_state["metrics_offset"] = offset
+        _share_pretraining_snapshots(src.parent / "checkpoints", run_dir / "checkpoints")
     gen = seed_everything(config.seed, run.device)
     train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate,
                       eval_every=config.schedule.eval_every,
@@ -302,6 +305,19 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     MetricsLog(run_dir / "metrics.jsonl").write_timing(
         {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     return final
+
+
+def _share_pretraining_snapshots(source: Path, dest: Path) -> None:
+    """Give a branched run the generator snapshots of the pretraining it inherited (hard links when possible),
+    so `--checkpoint best` can pick an epoch from before the branch point."""
+    for snap in source.glob("eval-pretrain_*.pt"):
+        target = dest / snap.name
+        if target.exists():
+            continue
+        try:
+            os.link(snap, target)
+        except OSError:
+            shutil.copyfile(snap, target)
 
 
 def _log_line(run_dir: Path, text: str) -> None:

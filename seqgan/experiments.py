@@ -22,8 +22,10 @@ PAPER = ExperimentConfig(name="oracle-paper")
 TEXT_DATA = DataConfig(corpus="", tokenizer="word", vocab_size=5000, seq_len=32)
 TEXT_G = GeneratorConfig(emb_dim=64, hidden_dim=64)
 TEXT_D = DiscriminatorConfig(emb_dim=64, filter_sizes=(2, 3, 4, 5), num_filters=(64, 64, 64, 64))
-TEXT_SCHEDULE = ScheduleConfig(pretrain_g_epochs=40, pretrain_d_rounds=5, pretrain_d_epochs=1, adv_epochs=50,
-                               adv_g_steps=1, adv_d_rounds=1, adv_d_epochs=1, num_negatives=2000, eval_every=5)
+# 8 MLE epochs: on these corpora held-out NLL is lowest after 5-10 epochs at the paper's G learning rate
+# (measured: a 40-epoch pretraining overfits, train NLL falling while validation NLL rises from epoch 5-10)
+TEXT_SCHEDULE = ScheduleConfig(pretrain_g_epochs=8, pretrain_d_rounds=5, pretrain_d_epochs=1, adv_epochs=30,
+                               adv_g_steps=1, adv_d_rounds=1, adv_d_epochs=1, num_negatives=2000, eval_every=2)
 
 
 
@@ -57,8 +59,8 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
                 adversarial=AdversarialConfig(num_rollouts=8)),
     ),
     "poems": (
-        "Chinese quatrains (SeqGAN paper), character tokens, 24 characters + <eos>; 40 MLE epochs, 50 adversarial "
-        "epochs (1 G step with 8 rollouts, 1 D epoch on 2,000 fresh negatives).",
+        "Chinese quatrains (SeqGAN paper), character tokens, 24 characters + <eos>; 8 MLE epochs, 5 D rounds, "
+        "30 adversarial epochs (1 G step with 8 rollouts, 1 D epoch on 2,000 fresh negatives).",
         _corpus_preset("poems", tokenizer="char", vocab_size=6000, seq_len=25),
     ),
     "obama": (

@@ -286,6 +286,11 @@ def test_oracle_study_end_to_end(tmp_path, run_cli):
     assert all("g_mle_nll" in r for r in adv("mle"))
     assert all(r["g_reward"] == 1.0 and "d_loss" not in r for r in adv("constant"))
     assert all("d_loss" in r and r["g_reward"] < 1.0 for r in adv("seqgan"))
+    # a branched run can be sampled at its inherited pretraining epochs (and so at "best", wherever it is)
+    early = [run_cli(["sample", "--run-dir", out / "seed1" / name, "-n", "3", "--checkpoint", "pretrain_g:2"])
+             for name in ("pretrain", "seqgan")]
+    assert early[0].code == early[1].code == 0 and early[0].out == early[1].out
+    assert run_cli(["sample", "--run-dir", out / "seed1" / "mle", "--checkpoint", "best"]).code == 0
 
 
 # ---------------------------------------------------------------- bad input
