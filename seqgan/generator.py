@@ -96,9 +96,13 @@ class LSTMGenerator(nn.Module):
         out = []
         for lo in range(0, ids.shape[0], rows):
             chunk = ids[lo:lo + rows]
-            nll = -self.token_log_probs(chunk)  # (b, T)
-            if mask is not None:
-                nll = nll * mask[lo:lo + rows]
+            if mask is None:
+                nll = -self.token_log_probs(chunk)  # (b, T)
+            else:  # the output layer only on real positions (on text most positions are padding)
+                keep = mask[lo:lo + rows]
+                hidden, _ = self.lstm(self.embedding(self.shift_right(chunk)))  # (b, T, H)
+                nll = torch.zeros(chunk.shape, dtype=hidden.dtype, device=chunk.device)
+                nll[keep] = linear_softmax_nll(hidden[keep], self.out.weight, self.out.bias, chunk[keep])
             out.append(nll.sum(dim=1))
         return torch.cat(out)
 

@@ -13,9 +13,13 @@ from seqgan.generator import LSTMGenerator
 def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean token NLL of a batch (B, T), ignoring positions where mask is False (padding gets no gradient)."""
     hidden, _ = model.lstm(model.embedding(model.shift_right(ids)))  # (B, T, H)
-    weights = torch.ones(ids.numel(), device=ids.device) if mask is None else mask.flatten().float()
+    hidden, targets = hidden.flatten(0, 1), ids.flatten()
+    if mask is not None:  # the output layer only on real positions: on text most positions are padding
+        keep = mask.flatten().nonzero().squeeze(1)
+        hidden, targets = hidden.index_select(0, keep), targets.index_select(0, keep)
+    weights = torch.ones(targets.numel(), device=ids.device)
     weights = weights / weights.sum().clamp(min=1.0)
-    loss, _ = weighted_nll(hidden.flatten(0, 1), model.out.weight, model.out.bias, ids.flatten(), weights)
+    loss, _ = weighted_nll(hidden, model.out.weight, model.out.bias, targets, weights)
     return loss
 
 

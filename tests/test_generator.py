@@ -148,3 +148,23 @@ def test_init_normal_zeroes_biases_and_is_seeded():
             assert (p == 0).all()
     assert abs(a.embedding.weight.std().item() - 0.1) < 0.02
     assert a.architecture() == {"vocab_size": 50, "emb_dim": 8, "hidden_dim": 16, "max_len": 6}
+
+
+def test_masked_mle_loss_and_score_skip_padding_but_equal_the_full_computation():
+    """Only real positions go through the output layer; the numbers equal the all-positions formula."""
+    import torch.nn.functional as F
+
+    from seqgan.pretrain import mle_loss
+
+    g = tiny_generator(vocab=30, max_len=9)
+    ids = torch.randint(0, 30, (6, 9), generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([9, 3, 1, 5, 7, 2])
+    mask = torch.arange(9).unsqueeze(0) < lengths.unsqueeze(1)
+    hidden, _ = g.lstm(g.embedding(g.shift_right(ids)))
+    per_token = F.cross_entropy(g.out(hidden).flatten(0, 1), ids.flatten(), reduction="none").view(6, 9)
+    want = (per_token * mask).sum() / mask.sum()
+    got = mle_loss(g, ids, mask)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    grads = [torch.autograd.grad(x, g.out.weight)[0] for x in (got, want)]
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert torch.allclose(g.score(ids, mask), (per_token * mask).sum(1).detach(), atol=1e-4)
