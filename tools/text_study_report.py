@@ -34,7 +34,11 @@ def main() -> int:
     study = Path(args.study)
     summary = json.loads((study / "summary.json").read_text(encoding="utf-8"))
     corpus = summary["config"]["data"]["corpus"]
-    report = {"corpus": corpus, "table": summary["table"], "methods": {}}
+    pretrain = [r for r in MetricsLog(study / f"seed{args.seed}" / "pretrain" / "metrics.jsonl").read()
+                if r.get("event") == "eval"]
+    report = {"corpus": corpus, "table": summary["table"], "methods": {},
+              "pretrained": {k: pretrain[-1][k] for k in ("nll_valid", "nll_test")},
+              "study_config": summary["config"]}
     lines = [f"### {corpus}", "", (study / "table.md").read_text(encoding="utf-8"), ""]
     for method in [m for m in summary["table"] if m != "random"]:
         run_dir = study / f"seed{args.seed}" / method
@@ -43,8 +47,9 @@ def main() -> int:
         timing = [json.loads(x) for x in (run_dir / "timing.jsonl").read_text(encoding="utf-8").splitlines() if x]
         wall = sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in timing)
         samples = sample_run(load_run(run_dir), args.n, seed=0)
+        best_record = min((r for r in evals if r["phase"] != "init"), key=lambda r: r["nll_valid"])
         report["methods"][method] = {"final": {k: evals[-1][k] for k in ("nll_valid", "nll_test")},
-                                     "best": best, "samples": [s["text"] for s in samples],
+                                     "best": best, "best_record": best_record, "samples": [s["text"] for s in samples],
                                      "sample_logprob": [s["logprob"] for s in samples], "train_eval_s": wall}
         lines += [f"{NAMES.get(method, method)} (`seqgan sample --run-dir {run_dir} -n {args.n} --seed 0`; "
                   f"{best}):", "", "```text", *[s["text"] for s in samples], "```", ""]
