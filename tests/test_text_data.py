@@ -222,3 +222,51 @@ def test_human_eval_draws_from_real_text_run_dirs(tmp_path, corpus_file, run_cli
         items = study.items()
         assert len(items) == 9
         assert {text for _, system, text in items if system == "real"} <= test_lines
+
+
+def test_prefix_top_k_top_p_and_jsonl_sampling(tmp_path, corpus_file, run_cli):
+    """--prefix continues the prompt; --top-k 1 is greedy; --top-p keeps the nucleus; jsonl log-probabilities
+    are G's own score of the sampled ids."""
+    from seqgan.experiment import load_run
+
+    run = tmp_path / "run"
+    assert run_cli(["train", "--corpus", corpus_file, "--tokenizer", "word", "--experiment", "text-small",
+                    "--run-dir", run, *TINY_TEXT]).code == 0
+    prompted = run_cli(["sample", "--run-dir", run, "-n", "6", "--seed", "1", "--prefix", "the big cat"])
+    assert prompted.code == 0, prompted.err
+    assert all(line.startswith("the big cat") for line in prompted.out.splitlines())
+    greedy = [run_cli(["sample", "--run-dir", run, "-n", "4", "--seed", str(s), "--top-k", "1"]).out
+              for s in (1, 2)]
+    assert len(set(greedy[0].splitlines())) == 1 and greedy[0] == greedy[1]  # argmax at every step, any seed
+    narrow = run_cli(["sample", "--run-dir", run, "-n", "4", "--seed", "1", "--top-p", "1e-6"]).out
+    assert narrow == greedy[0]  # a tiny nucleus holds only the most likely token
+    records = [json.loads(x) for x in run_cli(["sample", "--run-dir", run, "-n", "3", "--seed", "4",
+                                               "--format", "jsonl"]).out.splitlines()]
+    assert [sorted(r) for r in records] == [["ids", "logprob", "text"]] * 3
+    loaded = load_run(run)
+    ids = torch.tensor([r["ids"] for r in records])
+    want = -loaded.pair.generator.score(ids, loaded.task.mask_fn(ids))
+    assert [r["logprob"] for r in records] == pytest.approx(want.tolist(), abs=1e-4)
+    too_long = run_cli(["sample", "--run-dir", run, "--prefix", " ".join(["the"] * 40)])
+    assert too_long.code == 2 and len(too_long.err_lines) == 1 and "--prefix" in too_long.err
+
+
+def test_text_run_stopped_early_and_resumed_matches_a_straight_run(tmp_path, corpus_file, run_cli):
+    """A text run stopped after its first adversarial epoch and resumed (re-using its saved split and
+    tokenizer) writes the same metrics as one that ran straight through."""
+    base = ["train", "--corpus", corpus_file, "--tokenizer", "word", "--experiment", "text-small", *TINY_TEXT,
+            "--set", "schedule.checkpoint_every_s=0"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_cli([*base, "--run-dir", straight]).code == 0
+    assert run_cli([*base, "--run-dir", stopped, "--set", "schedule.adv_epochs=1"]).code == 0
+    tokenizer = (stopped / "tokenizer.json").read_bytes()
+    resumed = run_cli([*base, "--run-dir", stopped])
+    assert resumed.code == 0, resumed.err
+    assert (stopped / "tokenizer.json").read_bytes() == tokenizer
+    def train_records(run_dir):
+        return [r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+                if r["event"] == "train"]
+
+    # the stopped run also evaluated at its old end (adversarial epoch 1); training itself is the same
+    assert train_records(stopped) == train_records(straight)
+    assert json.loads((stopped / "metrics.json").read_text()) == json.loads((straight / "metrics.json").read_text())
