@@ -81,7 +81,14 @@ def running_server(db: Path) -> Iterator[str]:
     from eval.human.app import create_app
 
     server = create_server(create_app(db), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # shutdown closes the sockets under the loop's select(): EBADF there is expected
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}/"
