@@ -23,7 +23,7 @@ from seqgan.adversarial import SeqGANPair
 from seqgan.config import ExperimentConfig
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.log import MetricsLog
-from seqgan.core.loop import Phase, check_resumable, train_adversarial
+from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
 from seqgan.core.runtime import keep_freed_memory, pick_device, resolve_precision, seed_everything
 from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
 from seqgan.errors import UserError
@@ -310,7 +310,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
 def _share_pretraining_snapshots(source: Path, dest: Path) -> None:
     """Give a branched run the generator snapshots of the pretraining it inherited (hard links when possible),
     so `--checkpoint best` can pick an epoch from before the branch point."""
-    for snap in source.glob("eval-pretrain_*.pt"):
+    for snap in source.glob(snapshot_name("pretrain_*", "*")):
         target = dest / snap.name
         if target.exists():
             continue
@@ -340,9 +340,17 @@ def finish(run: Run, run_dir: Path) -> dict:
 PHASE_NAMES = ("pretrain_g", "pretrain_d", "adversarial")
 
 
-def _eval_records(run_dir: Path) -> list[dict]:
-    return [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r.get("event") == "eval"
+def eval_records(run_dir: str | Path) -> list[dict]:
+    """A run's evaluation records after the initial one, in order."""
+    return [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read() if r.get("event") == "eval"
             and r.get("phase") != "init"]
+
+
+def best_eval(records: list[dict]) -> tuple[dict, str]:
+    """The evaluation record with the lowest held-out NLL, and the key it was chosen by: nll_valid on text,
+    nll_test on the oracle (which has no validation split). Ties keep the earliest."""
+    key = "nll_valid" if "nll_valid" in records[0] else "nll_test"
+    return min(records, key=lambda r: r[key]), key
 
 
 def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool, str]:
@@ -362,12 +370,11 @@ def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool
             raise UserError(f"no checkpoint {spec!r} in {run_dir} (have: {', '.join(have) or 'none'}); "
                             "train it first")
         return path, False, spec
-    records = _eval_records(run_dir)
+    records = eval_records(run_dir)
     if spec == "best":
         if not records:
             raise UserError(f"--checkpoint best: {run_dir} has no evaluations yet; train it first")
-        key = "nll_valid" if "nll_valid" in records[0] else "nll_test"
-        best = min(records, key=lambda r: r[key])  # min keeps the earliest of equal values
+        best, key = best_eval(records)
         phase, epoch = best["phase"], best["epoch"]
         what = f"best {key}={best[key]:.4f} at {phase}:{epoch}"
     else:
@@ -378,10 +385,10 @@ def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool
                             "PHASE:EPOCH or an adversarial EPOCH")
         epoch = int(epoch_text)
         what = f"{phase}:{epoch}"
-    path = ckpt_dir / f"eval-{phase}-{epoch}.pt"
+    path = ckpt_dir / snapshot_name(phase, epoch)
     if not path.is_file():
         have = [f"{r['phase']}:{r['epoch']}" for r in records
-                if (ckpt_dir / f"eval-{r['phase']}-{r['epoch']}.pt").is_file()]
+                if (ckpt_dir / snapshot_name(r["phase"], r["epoch"])).is_file()]
         raise UserError(f"--checkpoint {checkpoint}: no snapshot for {phase}:{epoch} in {run_dir} (snapshots "
                         f"exist at evaluated epochs: {', '.join(have[-8:]) or 'none'})")
     return path, True, what

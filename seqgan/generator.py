@@ -123,6 +123,16 @@ class LSTMGenerator(nn.Module):
             cs.append(c)
         return torch.stack(hs, dim=1), torch.stack(cs, dim=1)  # (B, T, H) each
 
+    def _sampling_start(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """What every sampling loop starts from: all (n, T) uniforms drawn up front, the (n, T) output,
+        the start tokens (n,) and zero LSTM states h, c (n, H)."""
+        device = self.embedding.weight.device
+        uniforms = torch.rand(n, self.max_len, generator=gen, device=device)
+        out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
+        tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
+        h = torch.zeros(n, self.hidden_dim, device=device, dtype=self.embedding.weight.dtype)
+        return uniforms, out, tokens, h, torch.zeros_like(h)
+
     @torch.no_grad()
     def sample(self, n: int, gen: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
         """Draw n sequences (n, T) by exact inverse-CDF sampling; uniforms come from `gen`.
@@ -130,13 +140,8 @@ class LSTMGenerator(nn.Module):
         All uniforms are drawn up front as one (n, T) tensor, so the result does not depend on how the
         work is chunked.
         """
-        device = self.embedding.weight.device
-        uniforms = torch.rand(n, self.max_len, generator=gen, device=device)  # (n, T)
+        uniforms, out, tokens, h, c = self._sampling_start(n, gen)
         stepper = LSTMStepper(self, temperature)
-        out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
-        tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
-        h = torch.zeros(n, self.hidden_dim, device=device, dtype=self.embedding.weight.dtype)
-        c = torch.zeros_like(h)
         for t in range(self.max_len):
             h, c = stepper.step(tokens, h, c)
             tokens = stepper.sampler.sample(h, uniforms[:, t])
@@ -160,12 +165,8 @@ class LSTMGenerator(nn.Module):
         prefix = list(prefix or [])
         if len(prefix) >= self.max_len:
             raise ValueError(f"the prefix has {len(prefix)} tokens; at most {self.max_len - 1} fit")
-        uniforms = torch.rand(n, self.max_len, generator=gen, device=device)  # (n, T)
+        uniforms, out, tokens, h, c = self._sampling_start(n, gen)
         stepper = LSTMStepper(self)
-        out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
-        tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
-        h = torch.zeros(n, self.hidden_dim, device=device, dtype=self.embedding.weight.dtype)
-        c = torch.zeros_like(h)
         for t in range(self.max_len):
             h, c = stepper.step(tokens, h, c)
             if t < len(prefix):

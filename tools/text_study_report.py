@@ -18,8 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from seqgan.api import sample_run  # noqa: E402
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
-from seqgan.core.log import MetricsLog  # noqa: E402
-from seqgan.experiment import load_run, resolve_checkpoint  # noqa: E402
+from seqgan.experiment import best_eval, eval_records, load_run  # noqa: E402
 
 NAMES = {"mle": "MLE (continued)", "seqgan": "SeqGAN", "constant": "PG, constant reward 1"}
 
@@ -34,20 +33,19 @@ def main() -> int:
     study = Path(args.study)
     summary = json.loads((study / "summary.json").read_text(encoding="utf-8"))
     corpus = summary["config"]["data"]["corpus"]
-    pretrain = [r for r in MetricsLog(study / f"seed{args.seed}" / "pretrain" / "metrics.jsonl").read()
-                if r.get("event") == "eval"]
+    pretrain = eval_records(study / f"seed{args.seed}" / "pretrain")
     report = {"corpus": corpus, "table": summary["table"], "methods": {},
               "pretrained": {k: pretrain[-1][k] for k in ("nll_valid", "nll_test")},
               "study_config": summary["config"]}
     lines = [f"### {corpus}", "", (study / "table.md").read_text(encoding="utf-8"), ""]
     for method in [m for m in summary["table"] if m != "random"]:
         run_dir = study / f"seed{args.seed}" / method
-        evals = [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r.get("event") == "eval"]
-        _, _, best = resolve_checkpoint(run_dir, "best")
+        evals = eval_records(run_dir)
+        best_record, key = best_eval(evals)
+        best = f"best {key}={best_record[key]:.4f} at {best_record['phase']}:{best_record['epoch']}"
         timing = [json.loads(x) for x in (run_dir / "timing.jsonl").read_text(encoding="utf-8").splitlines() if x]
         wall = sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in timing)
         samples = sample_run(load_run(run_dir), args.n, seed=0)
-        best_record = min((r for r in evals if r["phase"] != "init"), key=lambda r: r["nll_valid"])
         report["methods"][method] = {"final": {k: evals[-1][k] for k in ("nll_valid", "nll_test")},
                                      "best": best, "best_record": best_record, "samples": [s["text"] for s in samples],
                                      "sample_logprob": [s["logprob"] for s in samples], "train_eval_s": wall}
@@ -57,8 +55,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", report)
     atomic_write_text(out / "samples.md", "\n".join(lines) + "\n")
-    for name in ("table.md",):
-        atomic_write_text(out / name, (study / name).read_text(encoding="utf-8"))
+    atomic_write_text(out / "table.md", (study / "table.md").read_text(encoding="utf-8"))
     print("\n".join(lines))
     return 0
 

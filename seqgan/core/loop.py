@@ -46,6 +46,11 @@ class LoopPosition:
     evaluated_init: bool = False
 
 
+def snapshot_name(phase: str, epoch: int) -> str:
+    """File name (under checkpoints/) of the snapshot saved after evaluating `phase` at `epoch`."""
+    return f"eval-{phase}-{epoch}.pt"
+
+
 def check_resumable(phases: list[Phase], completed: dict) -> None:
     """Refuse to add epochs to a phase that a later phase has already followed (the order would break)."""
     for index, phase in enumerate(phases):
@@ -102,7 +107,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **evaluate(phase_name, epoch)})
             log.write_timing({"phase": phase_name, "epoch": epoch, "eval_s": time.perf_counter() - started})
         if snapshot is not None and phase_name != "init":
-            save_checkpoint(ckpt_dir / f"eval-{phase_name}-{epoch}.pt", snapshot())
+            save_checkpoint(ckpt_dir / snapshot_name(phase_name, epoch), snapshot())
 
     if not pos.evaluated_init:
         run_eval("init", 0)
