@@ -4,7 +4,8 @@
 Q (B, T) from Monte Carlo rollouts (Eq. 33-34), followed by the rollout network's delayed update.
 `d_step` draws fresh negatives and trains D on them and as many real sequences (Eq. 35).
 The reward is chosen by name from REWARDS: the discriminator (SeqGAN), or the constant 1 (a control that
-shows what the policy gradient does without any signal from D). PG-BLEU plugs in here too.
+shows what the policy gradient does without any signal from D), or BLEU against part of the training data
+(PG-BLEU). The MLE and scheduled-sampling baselines replace the policy-gradient step by a training epoch.
 """
 
 from __future__ import annotations
@@ -47,9 +48,19 @@ def constant_reward(pair: SeqGANPair) -> ScoreFn:
     return lambda seqs: torch.ones(seqs.shape[0], device=seqs.device)
 
 
+def bleu_reward(pair: SeqGANPair) -> ScoreFn:
+    """BLEU-n of a sequence against a seeded part of the training data (PG-BLEU's reward)."""
+    from baselines.pg_bleu import BleuReward, reference_subset  # imports numpy-side BLEU only when used
+
+    adv = pair.config.adversarial
+    refs = reference_subset(pair.real, adv.bleu_ref_fraction, pair.config.seed)
+    return BleuReward(refs, adv.bleu_n, adv.bleu_smoothing, pair.generator.eos_token)
+
+
 REWARDS: dict[str, Callable[[SeqGANPair], ScoreFn]] = {
     "seqgan": discriminator_reward,
     "constant": constant_reward,
+    "pg-bleu": bleu_reward,
 }
 
 
@@ -76,6 +87,7 @@ class SeqGANPair:
         self.rollout = Rollout(generator, adv.rollout_update_rate)
         self.real_mask = None if mask_fn is None else mask_fn(real)
         self.reward_fn: ScoreFn | None = REWARDS[adv.method](self) if adv.method in REWARDS else None
+        self.ss_epochs = 0  # scheduled-sampling epochs done (omega's schedule); checkpointed
 
     # ---- generator -------------------------------------------------------------------------------
     def mle_epoch(self, gen: torch.Generator) -> dict[str, float]:
@@ -83,10 +95,25 @@ class SeqGANPair:
         g = self.config.generator
         return mle_epoch(self.generator, self.g_mle_opt, self.real, g.batch_size, g.grad_clip, gen, self.real_mask)
 
+    def scheduled_sampling_epoch(self, gen: torch.Generator) -> dict[str, float]:
+        """One epoch of scheduled sampling over the real data; omega falls with every epoch."""
+        from baselines.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
+
+        g, adv = self.config.generator, self.config.adversarial
+        self.ss_epochs += 1
+        omega = omega_for_epoch(self.ss_epochs, adv.ss_start, adv.ss_decay)
+        metrics = mle_epoch(self.generator, self.g_mle_opt, self.real, g.batch_size, g.grad_clip, gen,
+                            self.real_mask, lambda m, ids, mask: scheduled_sampling_loss(m, ids, omega, gen, mask))
+        return {"g_ss_nll": metrics["g_mle_nll"], "ss_omega": omega}
+
     def g_step(self, gen: torch.Generator) -> dict[str, float]:
-        """One adversarial G update: MLE epoch for the MLE baseline, else a policy-gradient step."""
-        if self.reward_fn is None:
+        """One adversarial-phase G update: an MLE or scheduled-sampling epoch for those baselines, else a
+        policy-gradient step (SeqGAN, constant reward, PG-BLEU)."""
+        method = self.config.adversarial.method
+        if method == "mle":
             return self.mle_epoch(gen)
+        if method == "ss":
+            return self.scheduled_sampling_epoch(gen)
         return self.policy_gradient_step(gen)
 
     def policy_gradient_step(self, gen: torch.Generator) -> dict[str, float]:
@@ -142,7 +169,8 @@ class SeqGANPair:
         """Models, rollout copy and optimizers."""
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
                 "rollout": self.rollout.net.state_dict(), "g_mle_opt": self.g_mle_opt.state_dict(),
-                "g_pg_opt": self.g_pg_opt.state_dict(), "d_opt": self.d_opt.state_dict()}
+                "g_pg_opt": self.g_pg_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                "ss_epochs": self.ss_epochs}
 
     def load_state_dict(self, state: dict) -> None:
         """Inverse of `state_dict`."""
@@ -152,3 +180,4 @@ class SeqGANPair:
         self.g_mle_opt.load_state_dict(state["g_mle_opt"])
         self.g_pg_opt.load_state_dict(state["g_pg_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
+        self.ss_epochs = int(state.get("ss_epochs", 0))

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from seqgan.config import ADVERSARIAL_METHODS
 from seqgan.errors import UserError
 
 CHECKPOINT_HELP = ("last (default); best (lowest held-out NLL among evaluations); an evaluated epoch: 30 "
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True, help="folder for config, checkpoints, logs and samples")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set schedule.adv_epochs=10 (repeatable)")
-    p.add_argument("--method", choices=["seqgan", "mle", "constant"],
+    p.add_argument("--method", choices=list(ADVERSARIAL_METHODS),
                    help="shorthand for --set adversarial.method=...")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")

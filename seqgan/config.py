@@ -125,20 +125,39 @@ class ScheduleConfig:
                "schedule.num_negatives and schedule.eval_every must be >= 1")
 
 
+ADVERSARIAL_METHODS = ("seqgan", "constant", "mle", "ss", "pg-bleu")
+
+
 @dataclass(frozen=True)
 class AdversarialConfig:
     """The adversarial phase: which method, and how the policy gradient is formed."""
 
-    method: str = "seqgan"  # seqgan (D rewards), constant (reward 1 everywhere), mle (continue MLE)
+    # seqgan (D rewards), constant (reward 1 everywhere), mle (continue MLE), ss (scheduled sampling),
+    # pg-bleu (SeqGAN's policy gradient with a BLEU reward from the rollouts instead of D)
+    method: str = "seqgan"
     num_rollouts: int = 16
     rollout_update_rate: float = 0.8  # 0 = rollouts always use the current G (what the original code did)
     g_lr: float = 0.01
     g_batch_size: int = 64
     baseline: str = "none"  # none, or "mean": subtract the batch mean reward at each position
     reduction: str = "sum"  # sum over tokens (the original code) or mean
+    # scheduled sampling: the k-th SS epoch feeds the true previous token with probability
+    # max(0, ss_start - ss_decay * k), G's own sample otherwise, drawn per token
+    ss_start: float = 1.0
+    ss_decay: float = 0.002
+    # PG-BLEU: the reward of a sequence is its BLEU-n against a fixed random part of the training data
+    # (the original: BLEU-3, no smoothing, 40% of the training data, 1 rollout)
+    bleu_n: int = 3
+    bleu_smoothing: str = "none"
+    bleu_ref_fraction: float = 0.4
 
     def __post_init__(self) -> None:
-        _check(self.method in ("seqgan", "constant", "mle"), "adversarial.method must be seqgan, constant or mle")
+        _check(self.method in ADVERSARIAL_METHODS,
+               f"adversarial.method must be one of {', '.join(ADVERSARIAL_METHODS)}, not {self.method!r}")
+        _check(0.0 <= self.ss_start <= 1.0 and self.ss_decay >= 0,
+               "adversarial.ss_start must be in [0, 1] and ss_decay >= 0")
+        _check(1 <= self.bleu_n <= 5, "adversarial.bleu_n must be 1..5")
+        _check(0.0 < self.bleu_ref_fraction <= 1.0, "adversarial.bleu_ref_fraction must be in (0, 1]")
         _check(self.num_rollouts >= 1, "adversarial.num_rollouts must be >= 1")
         _check(0.0 <= self.rollout_update_rate < 1.0, "adversarial.rollout_update_rate must be in [0, 1)")
         _check(self.baseline in ("none", "mean"), "adversarial.baseline must be none or mean")

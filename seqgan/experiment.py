@@ -153,10 +153,10 @@ def make_phases(pair: SeqGANPair, config: ExperimentConfig) -> list[Phase]:
     s, method = config.schedule, config.adversarial.method
     if method == "seqgan":
         adversarial = ((pair.g_step, s.adv_g_steps), (pair.d_step, s.adv_d_rounds))
-    elif method == "constant":
-        adversarial = ((pair.g_step, s.adv_g_steps),)  # D plays no part in this control
-    else:
-        adversarial = ((pair.g_step, 1),)  # the MLE baseline: one more MLE epoch per adversarial epoch
+    elif method in ("constant", "pg-bleu"):
+        adversarial = ((pair.g_step, s.adv_g_steps),)  # D plays no part in these
+    else:  # the MLE and scheduled-sampling baselines: one more training epoch per adversarial epoch
+        adversarial = ((pair.g_step, 1),)
     return [
         Phase("pretrain_g", s.pretrain_g_epochs, ((pair.mle_epoch, 1),)),
         Phase("pretrain_d", s.pretrain_d_rounds, ((pair.pretrain_d_step, 1),)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -9,10 +11,12 @@ from torch.nn import functional as F
 from seqgan.fused import weighted_nll
 from seqgan.generator import LSTMGenerator
 
+LossFn = Callable[[LSTMGenerator, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
-def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean token NLL of a batch (B, T), ignoring positions where mask is False (padding gets no gradient)."""
-    hidden, _ = model.lstm(model.embedding(model.shift_right(ids)))  # (B, T, H)
+
+def mean_token_nll(model: LSTMGenerator, hidden: torch.Tensor, ids: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean NLL of the target ids (B, T) given G's hidden states (B, T, H), over unmasked positions."""
     hidden, targets = hidden.flatten(0, 1), ids.flatten()
     if mask is not None:  # the output layer only on real positions: on text most positions are padding
         keep = mask.flatten().nonzero().squeeze(1)
@@ -21,6 +25,12 @@ def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None 
     weights = weights / weights.sum().clamp(min=1.0)
     loss, _ = weighted_nll(hidden, model.out.weight, model.out.bias, targets, weights)
     return loss
+
+
+def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean token NLL of a batch (B, T), ignoring positions where mask is False (padding gets no gradient)."""
+    hidden, _ = model.lstm(model.embedding(model.shift_right(ids)))  # (B, T, H)
+    return mean_token_nll(model, hidden, ids, mask)
 
 
 def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> float:
@@ -33,7 +43,8 @@ def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch
 
 
 def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
-              clip: float, gen: torch.Generator, mask: torch.Tensor | None = None) -> dict[str, float]:
+              clip: float, gen: torch.Generator, mask: torch.Tensor | None = None,
+              loss_fn: LossFn = mle_loss) -> dict[str, float]:
     """One shuffled pass of teacher-forced MLE over `data` (N, T); returns the mean training NLL per token.
 
     Args:
@@ -44,6 +55,8 @@ def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torc
         clip: global gradient-norm clip (paper: 5.0).
         gen: shuffling randomness.
         mask: optional (N, T) bool, False on padding.
+        loss_fn: loss_fn(model, ids, mask) -> mean token NLL; teacher forcing by default (scheduled
+            sampling passes its own).
     """
     model.train()
     order = torch.randperm(data.shape[0], generator=gen, device=gen.device).to(data.device)
@@ -51,7 +64,7 @@ def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torc
     for lo in range(0, data.shape[0], batch_size):
         idx = order[lo:lo + batch_size]
         batch_mask = None if mask is None else mask[idx]
-        loss = mle_loss(model, data[idx], batch_mask)
+        loss = loss_fn(model, data[idx], batch_mask)
         clipped_step(model, optimizer, loss, clip)
         total += loss.item() * idx.numel()
         count += idx.numel()

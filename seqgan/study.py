@@ -25,6 +25,9 @@ METHODS: dict[str, list[str]] = {
     "constant": ["adversarial.method=constant"],
     "seqgan": ["adversarial.method=seqgan"],
     "seqgan-baseline": ["adversarial.method=seqgan", "adversarial.baseline=mean"],
+    "ss": ["adversarial.method=ss"],
+    # the original PG-BLEU: BLEU-3, unsmoothed, 40% of the training data as references, one rollout
+    "pg-bleu": ["adversarial.method=pg-bleu", "adversarial.num_rollouts=1"],
 }
 PAPER_TABLE1 = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg-bleu": 8.946, "seqgan": 8.736}
 
@@ -111,7 +114,8 @@ def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
 def table_markdown(summary: dict) -> str:
     """The README's table: NLL-oracle (or NLL-valid on text), NLL-test, and the paper's row on the oracle."""
     names = {"random": "Random G (before training)", "mle": "MLE (continued)", "constant": "PG, constant reward 1",
-             "seqgan": "SeqGAN", "seqgan-baseline": "SeqGAN, mean-reward baseline"}
+             "seqgan": "SeqGAN", "seqgan-baseline": "SeqGAN, mean-reward baseline", "ss": "Scheduled sampling",
+             "pg-bleu": "PG-BLEU (BLEU-3 reward)"}
     paper = summary["paper"]
     key = summary.get("metric", "nll_oracle")
     label = {"nll_oracle": "NLL-oracle", "nll_valid": "NLL-valid"}[key]
@@ -127,7 +131,10 @@ def table_markdown(summary: dict) -> str:
         (mo, so), (mt, st) = vals[key], vals["nll_test"]
         ref = paper.get(row.split("-")[0] if row.startswith("seqgan") and row != "seqgan" else row, "")
         lines.append(f"| {names.get(row, row)} | {mo:.3f} ± {so:.3f} | {mt:.3f} ± {st:.3f} | {ref} |")
-    lines.append(f"| (paper only) scheduled sampling / PG-BLEU | | | {paper['ss']} / {paper['pg-bleu']} |")
+    missing = [m for m in ("ss", "pg-bleu") if m not in summary["table"]]
+    if missing:
+        lines.append(f"| (paper only) {' / '.join(names[m] for m in missing)} | | | "
+                     f"{' / '.join(str(paper[m]) for m in missing)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -148,7 +148,7 @@ def test_from_dict_partial_uses_defaults():
     (lambda: DiscriminatorConfig(dropout=1.0), r"discriminator.dropout must be in \[0, 1\)"),
     (lambda: ScheduleConfig(adv_epochs=-1), "schedule.adv_epochs must be >= 0"),
     (lambda: ScheduleConfig(eval_every=0), "eval_every must be >= 1"),
-    (lambda: AdversarialConfig(method="gail"), "adversarial.method must be seqgan, constant or mle"),
+    (lambda: AdversarialConfig(method="gail"), "adversarial.method must be one of seqgan, constant, mle, ss, pg-bleu"),
     (lambda: AdversarialConfig(num_rollouts=0), "num_rollouts must be >= 1"),
     (lambda: AdversarialConfig(rollout_update_rate=1.0), r"rollout_update_rate must be in \[0, 1\)"),
     (lambda: AdversarialConfig(baseline="ema"), "baseline must be none or mean"),

@@ -1,0 +1,65 @@
+"""Scheduled sampling (Bengio et al., 2015), the SeqGAN paper's second baseline.
+
+Training is MLE, except that each input token is, with probability 1 - omega, G's own sample from the
+previous step instead of the true previous token. The coin is drawn per token (the original SeqGAN code drew
+it once per graph), and omega falls by `decay` per epoch, so training moves gradually from fully guided
+(teacher forcing) to less guided. Because a sampled input changes every later state, the unroll is one LSTM
+step at a time; the output layer and its loss still run once over the whole batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan.generator import LSTMGenerator
+from seqgan.pretrain import mean_token_nll
+from seqgan.sampling import SoftmaxSampler
+
+
+def omega_for_epoch(epoch: int, start: float = 1.0, decay: float = 0.002) -> float:
+    """Probability of feeding the true token in the `epoch`-th (1-based) scheduled-sampling epoch."""
+    return max(0.0, start - decay * epoch)
+
+
+def scheduled_sampling_inputs(model: LSTMGenerator, ids: torch.Tensor, omega: float,
+                              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states (B, T, H) of G run on mixed inputs, and the inputs (B, T) it was fed.
+
+    Input 0 is the start token. Input t >= 1 is ids[:, t-1] where a uniform draw is below omega, else the
+    token G sampled (from its own distribution at step t-1, no gradient through the draw).
+
+    Args:
+        model: G.
+        ids: (B, T) true sequences.
+        omega: probability of the true previous token.
+        gen: source of the coins and sampling uniforms, both drawn up front as (2, B, T).
+    """
+    B, T = ids.shape
+    lstm = model.lstm
+    draws = torch.rand(2, B, T, generator=gen, device=ids.device)  # coins, sampling uniforms
+    keep_true = draws[0] < omega  # (B, T)
+    sampler = SoftmaxSampler(model.out.weight, model.out.bias, h_bound=1.0)
+    h = torch.zeros(B, model.hidden_dim, device=ids.device, dtype=model.embedding.weight.dtype)
+    c = torch.zeros_like(h)
+    token = torch.full((B,), model.start_token, dtype=torch.long, device=ids.device)
+    inputs, states = [], []
+    for t in range(T):
+        inputs.append(token)
+        h, c = torch.lstm_cell(model.embedding(token), (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                               lstm.bias_ih_l0, lstm.bias_hh_l0)  # (B, H) each
+        states.append(h)
+        if t + 1 < T:
+            token = ids[:, t].clone()
+            # only rows whose coin says "own token" need a draw (few while omega is near 1); each row has
+            # its own uniform, so the draw does not depend on which other rows sample
+            own = (~keep_true[:, t + 1]).nonzero().squeeze(1)
+            if own.numel():
+                token[own] = sampler.sample(h.detach()[own], draws[1, own, t])
+    return torch.stack(states, dim=1), torch.stack(inputs, dim=1)  # (B, T, H), (B, T)
+
+
+def scheduled_sampling_loss(model: LSTMGenerator, ids: torch.Tensor, omega: float, gen: torch.Generator,
+                            mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean NLL per token of the true ids (B, T) when G is fed mixed inputs; padding (mask False) ignored."""
+    hidden, _ = scheduled_sampling_inputs(model, ids, omega, gen)
+    return mean_token_nll(model, hidden, ids, mask)
