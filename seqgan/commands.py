@@ -69,10 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Pretrain once per seed, branch every method off it, and write "
                               "summary.json and table.md (NLL-oracle, or NLL-valid on a text preset, and "
                               "NLL-test, mean +- std). Resumable.")
-    p.add_argument("--experiment", default="oracle")
+    p.add_argument("--experiment", default=None, help="preset (default: oracle, or the --corpus preset)")
+    p.add_argument("--corpus", default=None, help="a named corpus (poems, obama, coco: its preset) or your own "
+                   "text file (the text-small preset with data.corpus=FILE)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
-    p.add_argument("--methods", default="mle,constant,seqgan", help="comma-separated: mle, constant, seqgan, "
-                   "seqgan-baseline")
+    p.add_argument("--methods", default=None, help="comma-separated: mle, constant, seqgan, seqgan-baseline, ss, "
+                   "pg-bleu (default: mle,constant,seqgan on the oracle; mle,seqgan on text)")
+    p.add_argument("--bleu-samples", type=int, default=2000,
+                   help="text: samples per run for BLEU-2..5 and Self-BLEU (0 skips the BLEU table)")
     p.add_argument("--out", required=True, help="study folder (runs, summary.json, table.md)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--data-dir", default=None)
@@ -184,12 +188,25 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError as err:
         raise UserError(f"--seeds must be comma-separated integers (got {args.seeds!r})") from err
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    base = apply_overrides(get_preset(args.experiment), args.overrides)
-    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir)
+    overrides = list(args.overrides)
+    experiment = args.experiment
+    if args.corpus:
+        named = args.corpus in ("poems", "obama", "coco")
+        experiment = experiment or (args.corpus if named else "text-small")
+        if not named:
+            overrides.insert(0, f"data.corpus={args.corpus}")
+    base = apply_overrides(get_preset(experiment or "oracle"), overrides)
+    default_methods = "mle,seqgan" if base.data.corpus else "mle,constant,seqgan"
+    methods = [m.strip() for m in (args.methods or default_methods).split(",") if m.strip()]
+    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir, args.bleu_samples)
     from seqgan.study import table_markdown
 
     print(table_markdown(summary))
+    if "bleu" in summary:
+        from eval.report import study_bleu_markdown
+        from seqgan.study import METHOD_NAMES
+
+        print(study_bleu_markdown(summary["bleu"], METHOD_NAMES))
     return 0
 
 

@@ -29,6 +29,10 @@ METHODS: dict[str, list[str]] = {
     # the original PG-BLEU: BLEU-3, unsmoothed, 40% of the training data as references, one rollout
     "pg-bleu": ["adversarial.method=pg-bleu", "adversarial.num_rollouts=1"],
 }
+METHOD_NAMES = {"random": "Random G (before training)", "mle": "MLE (continued)",
+                "constant": "PG, constant reward 1", "seqgan": "SeqGAN",
+                "seqgan-baseline": "SeqGAN, mean-reward baseline",
+                "ss": "Scheduled sampling", "pg-bleu": "PG-BLEU (BLEU-3 reward)"}
 PAPER_TABLE1 = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg-bleu": 8.946, "seqgan": 8.736}
 
 
@@ -42,7 +46,7 @@ def primary_metric(record: dict) -> str:
 
 
 def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str], out_dir: str | Path,
-                     data_dir: str | None = None) -> dict:
+                     data_dir: str | None = None, bleu_samples: int = 2000) -> dict:
     """Train every (seed, method) run (resuming any that exist) and summarise them.
 
     Args:
@@ -51,6 +55,7 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
         methods: names from METHODS.
         out_dir: runs go to out_dir/seed{S}/{method}; the summary to out_dir/summary.json and table.md.
         data_dir: data folder.
+        bleu_samples: on text, samples per run scored with BLEU-2..5 and Self-BLEU (0: skip).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -78,8 +83,15 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
     order = [m for m in METHODS if m in methods]  # table rows in a fixed order, whatever order they ran in
     summary = summarise(per_seed, ["random", *order])
     summary["config"] = base.to_dict()
+    table = table_markdown(summary)
+    if base.data.corpus and bleu_samples > 0:  # text: BLEU / Self-BLEU of every run, with p-values
+        from eval.report import study_bleu_markdown, study_bleu_table
+
+        print("== BLEU of every run against its test split", flush=True)
+        summary["bleu"] = study_bleu_table(out_dir, seeds, order, bleu_samples, data_dir=data_dir)
+        table += "\n" + study_bleu_markdown(summary["bleu"], METHOD_NAMES)
     atomic_write_json(out_dir / "summary.json", summary)
-    atomic_write_text(out_dir / "table.md", table_markdown(summary))
+    atomic_write_text(out_dir / "table.md", table)
     return summary
 
 
@@ -113,9 +125,7 @@ def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
 
 def table_markdown(summary: dict) -> str:
     """The README's table: NLL-oracle (or NLL-valid on text), NLL-test, and the paper's row on the oracle."""
-    names = {"random": "Random G (before training)", "mle": "MLE (continued)", "constant": "PG, constant reward 1",
-             "seqgan": "SeqGAN", "seqgan-baseline": "SeqGAN, mean-reward baseline", "ss": "Scheduled sampling",
-             "pg-bleu": "PG-BLEU (BLEU-3 reward)"}
+    names = METHOD_NAMES
     paper = summary["paper"]
     key = summary.get("metric", "nll_oracle")
     label = {"nll_oracle": "NLL-oracle", "nll_valid": "NLL-valid"}[key]
