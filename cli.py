@@ -16,6 +16,8 @@ from seqgan.errors import UserError
 COMMAND_MODULES = [
     "seqgan.commands",
     "eval.bleu_cli",
+    "eval.compare_cli",
+    "eval.fid_cli",
     "eval.human.cli",
 ]
 

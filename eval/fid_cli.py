@@ -1,0 +1,178 @@
+"""`seqgan fid`, `seqgan fid-sanity` and `seqgan fid-extractor`: FID of image folders, datasets and image runs.
+
+Only argparse is imported here; torch, numpy and Pillow load when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from seqgan.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `fid`, `fid-sanity` and `fid-extractor` sub-commands.
+
+    Args:
+        subparsers: the CLI's sub-parser collection.
+    """
+    p = subparsers.add_parser(
+        "fid", help="FID of generated images (a folder or an image run) against a dataset or a folder",
+        description="Fréchet distance between Gaussians fitted to classifier features. The default feature "
+        "space is a small CNN trained once on the dataset (cached); its FIDs are not comparable with "
+        "Inception FIDs in papers. Examples: `seqgan fid --dataset mnist --fake DIR`, `seqgan fid --run-dir "
+        "RUN`, `seqgan fid --real DIR --fake DIR --extractor mnist`.")
+    fake = p.add_mutually_exclusive_group(required=True)
+    fake.add_argument("--fake", metavar="DIR", help="folder of generated images (png/jpg, any size: resized)")
+    fake.add_argument("--run-dir", metavar="DIR", help="an image run: sample its generator (-n images)")
+    real = p.add_mutually_exclusive_group()
+    real.add_argument("--dataset", help="real images: mnist or fashion_mnist (also picks the extractor)")
+    real.add_argument("--real", metavar="DIR", help="real images: a folder (then choose --extractor)")
+    p.add_argument("--extractor", help="feature space: mnist or fashion_mnist (the CNN trained on it; default: "
+                   "the dataset's), or inception (needs --inception-weights)")
+    p.add_argument("--inception-weights", metavar="FILE", help="local Inception-v3 weights (torch-fidelity "
+                   "format); needs torch-fidelity or torchmetrics installed")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="real split (default test)")
+    p.add_argument("--n-real", type=int, default=10000, help="real images, a seeded subset (default 10000; 0 = all)")
+    p.add_argument("-n", type=int, default=10000, help="images sampled from --run-dir (default 10000)")
+    p.add_argument("--checkpoint", default="last", help="which checkpoint of --run-dir (default last)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the real subset and of run sampling (default 0)")
+    p.add_argument("--size", type=int, default=299, help="resize folders to this for --extractor inception")
+    p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_fid)
+
+    p = subparsers.add_parser("fid-sanity", help="FID sanity rows: train vs test (small), noise vs test (large)")
+    p.add_argument("--dataset", required=True, help="mnist or fashion_mnist")
+    p.add_argument("-n", type=int, default=10000, help="images per side (default 10000, at most 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the rows as JSON here")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sanity)
+
+    p = subparsers.add_parser("fid-extractor", help="train (once) or show the cached FID feature extractor")
+    p.add_argument("--dataset", required=True, help="mnist or fashion_mnist")
+    p.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_extractor)
+
+
+def _extractor(args: argparse.Namespace, dataset: str | None):
+    from eval import fid as F
+    from seqgan.image.data import canonical_dataset
+
+    name = args.extractor or ("inception" if args.inception_weights else dataset)
+    if name is None:
+        raise UserError("choose the feature space: --extractor mnist|fashion_mnist (the CNN trained on that "
+                        "dataset; folders are converted to 1x28x28) or --extractor inception --inception-weights "
+                        "FILE")
+    if name.lower() == "inception":
+        if not args.inception_weights:
+            raise UserError("--extractor inception needs --inception-weights FILE (a local weights file)")
+        return F.InceptionExtractor(args.inception_weights, args.device)
+    if args.inception_weights:
+        raise UserError(f"--inception-weights goes with --extractor inception, not {name!r}")
+    return F.load_or_train_extractor(canonical_dataset(name), args.data_dir, device=args.device)
+
+
+def _run_samples(args: argparse.Namespace):
+    """(images float (N, C, H, W) in [-1, 1], dataset name or None) drawn from an image run's generator."""
+    import torch
+
+    if args.n < 2:
+        raise UserError(f"-n must be at least 2 for FID, got {args.n}")
+    try:
+        from seqgan.image.run import load_image_run
+    except ImportError as err:
+        raise UserError("this build cannot read image runs yet (seqgan.image.run is missing); sample images "
+                        "into a folder and use --fake DIR") from err
+    run = load_image_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
+    gen = torch.Generator().manual_seed(args.seed)
+    images = run.sample(args.n, gen)  # (N, C, H, W) in [-1, 1]
+    return images, getattr(run, "dataset", None)
+
+
+def cmd_fid(args: argparse.Namespace) -> int:
+    """Run `seqgan fid`."""
+    from eval import fid as F
+    from seqgan.image.data import canonical_dataset, load_image_folder
+
+    if args.n_real < 0:
+        raise UserError(f"--n-real must be >= 0 (0 = the whole split), got {args.n_real}")
+    for flag, folder in (("--fake", args.fake), ("--real", args.real)):  # fail before any extractor training
+        if folder and not Path(folder).is_dir():
+            raise UserError(f"{flag} folder {folder} does not exist or is not a folder")
+    run_dataset = None
+    if args.run_dir:
+        if not Path(args.run_dir).is_dir():
+            raise UserError(f"run directory {args.run_dir} does not exist")
+        fake, run_dataset = _run_samples(args)
+    dataset = canonical_dataset(args.dataset) if args.dataset else (None if args.real else run_dataset)
+    if dataset is None and not args.real:
+        raise UserError("say what to compare against: --dataset mnist|fashion_mnist or --real DIR")
+    extractor = _extractor(args, dataset)
+    size = extractor.size or args.size
+    if args.fake:
+        fake = load_image_folder(args.fake, size, extractor.channels)
+    if args.real:
+        real = load_image_folder(args.real, size, extractor.channels)
+        if len(real) < 2 or len(fake) < 2:
+            raise UserError(f"FID needs at least 2 images per side; got {len(real)} real, {len(fake)} fake")
+        result = F.fid_between(real, fake, extractor, a_name=f"folder:{Path(args.real).name}")
+    else:
+        result = F.fid_of_samples(fake, dataset, args.data_dir, n_real=args.n_real, split=args.split,
+                                  seed=args.seed, extractor=extractor)
+    source = args.fake or f"run:{args.run_dir}"
+    if args.json:
+        print(json.dumps({**result.to_dict(), "fake": source}, indent=2))
+    else:
+        print(f"FID {result.value:.4f}  {result.signature}")
+        if result.fields["n_fake"] <= result.fields["features"]:
+            print(f"note: {result.fields['n_fake']} fake images < {result.fields['features']} features: the "
+                  "covariance is rank-deficient and FID is biased upward; use >= 10,000 images to compare")
+    return 0
+
+
+def cmd_sanity(args: argparse.Namespace) -> int:
+    """Run `seqgan fid-sanity`."""
+    from eval import fid as F
+
+    if not 2 <= args.n <= 10000:
+        raise UserError(f"-n must be in 2..10000 (the test split has 10,000 images), got {args.n}")
+    rows = F.sanity_rows(args.dataset, args.data_dir, n=args.n, seed=args.seed, device=args.device)
+    if args.out:
+        from seqgan.core.checkpoint import atomic_write_json
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.out, rows)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["row"]) for r in rows)
+    print(f"{'row':<{width}}  {'FID':>10}  {'s':>6}")
+    for r in rows:
+        print(f"{r['row']:<{width}}  {r['fid']:>10.3f}  {r['seconds']:>6.1f}")
+    print(rows[0]["signature"].replace(f"nfake:{args.n}", "nfake:N"))
+    return 0
+
+
+def cmd_extractor(args: argparse.Namespace) -> int:
+    """Run `seqgan fid-extractor`."""
+    from eval import fid as F
+
+    ext = F.load_or_train_extractor(args.dataset, args.data_dir, device=args.device, retrain=args.retrain)
+    info = {"extractor": ext.name, "dataset": ext.dataset, "test_accuracy": ext.accuracy, "checksum": ext.checksum,
+            "train_seconds": ext.train_seconds, "cache": str(ext.path), "spec": F.asdict(ext.spec)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"{ext.name}: test accuracy {ext.accuracy:.2%}, sha {ext.checksum[:8]}, trained in "
+              f"{ext.train_seconds:.0f} s, cached at {ext.path}")
+    return 0
