@@ -2,9 +2,10 @@
 
     python tools/text_study_report.py runs/text_study/poems --out results/text_study/poems
 
-Writes OUT/summary.json (the study's table, each method's NLL-valid / NLL-test at the end and at its best
-evaluation, the run's wall time) and OUT/samples.md (5 samples per method from the last checkpoint, sampling
-seed 0, temperature 1), and prints the markdown. Samples are drawn by the same code as `seqgan sample`.
+Writes OUT/summary.json (the study's tables (NLL, and BLEU with p-values), each method's NLL-valid /
+NLL-test at the end and at its best evaluation, the run's wall time) and OUT/samples.md (5 samples per
+method from the last checkpoint, sampling seed 0, temperature 1), and prints the markdown. Samples are
+drawn by the same code as `seqgan sample`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from seqgan.api import sample_run  # noqa: E402
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
 from seqgan.experiment import best_eval, eval_records, load_run  # noqa: E402
 
-NAMES = {"mle": "MLE (continued)", "seqgan": "SeqGAN", "constant": "PG, constant reward 1"}
+NAMES = {"mle": "MLE (continued)", "seqgan": "SeqGAN", "constant": "PG, constant reward 1",
+         "ss": "Scheduled sampling", "pg-bleu": "PG-BLEU"}
 
 
 def main() -> int:
@@ -36,7 +38,8 @@ def main() -> int:
     pretrain = eval_records(study / f"seed{args.seed}" / "pretrain")
     report = {"corpus": corpus, "table": summary["table"], "methods": {},
               "pretrained": {k: pretrain[-1][k] for k in ("nll_valid", "nll_test")},
-              "study_config": summary["config"]}
+              "study_config": summary["config"], "bleu": summary.get("bleu"),
+              "per_seed": summary.get("per_seed")}
     lines = [f"### {corpus}", "", (study / "table.md").read_text(encoding="utf-8"), ""]
     for method in [m for m in summary["table"] if m != "random"]:
         run_dir = study / f"seed{args.seed}" / method
