@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "eval.compare_cli",
     "eval.fid_cli",
     "eval.human.cli",
+    "seqgan.image.cli",
 ]
 
 

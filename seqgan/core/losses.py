@@ -1,0 +1,232 @@
+"""GAN losses as pure functions of D's outputs, gradient penalties, and BEGAN's equilibrium step.
+
+Every loss is a pair (d, g): `d(real_out, fake_out)` is what D (or the critic) minimises, `g(fake_out)` what G
+minimises. Outputs are D's raw scores (logits for the cross-entropy losses, critic values for the others), one
+per image: shape (B,) or (B, 1). Losses are batch means, so they do not depend on the batch size.
+Chosen by name from `LOSSES`; image pairs never branch on a loss name.
+
+Imports only torch (the core's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+GLoss = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ---------------------------------------------------------------- cross-entropy (Goodfellow et al., 2014)
+
+
+def bce_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """D's cross-entropy: -log D(x) - log(1 - D(G(z))), with D = sigmoid(logit), Goodfellow et al. Eq. 1.
+
+    Args:
+        real_out: (B,) logits on real images.
+        fake_out: (B,) logits on generated images.
+    """
+    # -log sigmoid(a) = softplus(-a); -log(1 - sigmoid(a)) = softplus(a): stable for any logit
+    return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+
+
+def minimax_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """The minimax (saturating) G loss: log(1 - D(G(z))), Eq. 1 as written.
+
+    Args:
+        fake_out: (B,) D's logits on generated images.
+    """
+    return -F.softplus(fake_out).mean()
+
+
+def non_saturating_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """The non-saturating G loss: -log D(G(z)) (Goodfellow et al., Section 3, the heuristic used in practice).
+
+    Args:
+        fake_out: (B,) D's logits on generated images.
+    """
+    return F.softplus(-fake_out).mean()
+
+
+# ---------------------------------------------------------------- Wasserstein (Arjovsky et al., 2017)
+
+
+def wasserstein_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """The critic's loss E[f(G(z))] - E[f(x)]: minus the Kantorovich-Rubinstein estimate of W1 (WGAN Alg. 1).
+
+    Args:
+        real_out: (B,) critic values on real images.
+        fake_out: (B,) critic values on generated images.
+    """
+    return fake_out.mean() - real_out.mean()
+
+
+def wasserstein_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """G's loss -E[f(G(z))] (WGAN Alg. 1; also hinge GAN's G loss).
+
+    Args:
+        fake_out: (B,) critic values on generated images.
+    """
+    return -fake_out.mean()
+
+
+# ---------------------------------------------------------------- hinge (Lim & Ye, 2017; Miyato et al., 2018)
+
+
+def hinge_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """D's hinge loss E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].
+
+    Args:
+        real_out: (B,) D's scores on real images.
+        fake_out: (B,) D's scores on generated images.
+    """
+    return F.relu(1.0 - real_out).mean() + F.relu(1.0 + fake_out).mean()
+
+
+# ---------------------------------------------------------------- least squares (Mao et al., 2017)
+
+
+def least_squares_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """LSGAN's D loss 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] with Mao et al.'s 0-1 coding a = 0, b = 1.
+
+    Args:
+        real_out: (B,) D's scores on real images.
+        fake_out: (B,) D's scores on generated images.
+    """
+    return 0.5 * (real_out - 1.0).pow(2).mean() + 0.5 * fake_out.pow(2).mean()
+
+
+def least_squares_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """LSGAN's G loss 1/2 E[(D(G(z)) - c)^2] with c = 1.
+
+    Args:
+        fake_out: (B,) D's scores on generated images.
+    """
+    return 0.5 * (fake_out - 1.0).pow(2).mean()
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A D loss and a G loss that belong together.
+
+    Args:
+        d: d(real_out, fake_out) -> scalar D minimises.
+        g: g(fake_out) -> scalar G minimises.
+    """
+
+    d: DLoss
+    g: GLoss
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss(bce_d_loss, minimax_g_loss),
+    "non-saturating": GANLoss(bce_d_loss, non_saturating_g_loss),
+    "wasserstein": GANLoss(wasserstein_d_loss, wasserstein_g_loss),
+    "hinge": GANLoss(hinge_d_loss, wasserstein_g_loss),
+    "least-squares": GANLoss(least_squares_d_loss, least_squares_g_loss),
+}
+
+
+# ---------------------------------------------------------------- gradient penalties
+
+
+def unit_gradient_penalty(critic: nn.Module, points: torch.Tensor, weight: float) -> torch.Tensor:
+    """weight * E[(||grad_x D(x)||_2 - 1)^2] at `points`, differentiable w.r.t. D's parameters.
+
+    Args:
+        critic: D; maps (B, C, H, W) to (B,) or (B, 1) scores.
+        points: (B, C, H, W) where the gradient norm is measured (detached from G).
+        weight: lambda.
+    """
+    points = points.detach().requires_grad_(True)
+    out = critic(points)
+    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)  # (B, C, H, W); rows are independent
+    norms = grad.flatten(1).norm(2, dim=1)  # (B,)
+    return weight * (norms - 1.0).pow(2).mean()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator,
+                     weight: float = 10.0) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al., Alg. 1): on x^ = eps x + (1 - eps) G(z), eps ~ U[0, 1] per image.
+
+    Args:
+        critic: D.
+        real: (B, C, H, W) real images.
+        fake: (B, C, H, W) generated images (gradients to G are cut).
+        gen: the run's generator (draws eps).
+        weight: lambda (paper: 10).
+    """
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen, device=real.device)  # (B, 1, 1, 1)
+    return unit_gradient_penalty(critic, eps * real + (1.0 - eps) * fake.detach(), weight)
+
+
+def dragan_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator,
+                   weight: float = 10.0, scale: float = 0.5) -> torch.Tensor:
+    """DRAGAN's penalty (Kodali et al., 2017): the same unit-norm penalty, around perturbed real data.
+
+    x_p = x + scale * std(x) * u with u ~ U[0, 1] per pixel, and x^ = x + alpha (x_p - x), alpha ~ U[0, 1]
+    per image (the authors' code; `fake` is unused and kept for a common signature with `gradient_penalty`).
+
+    Args:
+        critic: D.
+        real: (B, C, H, W) real images.
+        fake: unused.
+        gen: the run's generator.
+        weight: lambda (paper: 10).
+        scale: the perturbation's size in units of the batch's standard deviation (paper: 0.5).
+    """
+    noise = torch.rand(real.shape, generator=gen, device=real.device)  # (B, C, H, W)
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen, device=real.device)
+    return unit_gradient_penalty(critic, real + alpha * scale * real.std() * noise, weight)
+
+
+Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator, float], torch.Tensor]
+PENALTIES: dict[str, Penalty] = {"gradient": gradient_penalty, "dragan": dragan_penalty}
+
+
+# ---------------------------------------------------------------- BEGAN (Berthelot et al., 2017)
+
+
+def reconstruction_loss(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """BEGAN's L(v) = |v - D(v)|: the autoencoder's mean absolute error (Eq. 1 with eta = 1), batch mean.
+
+    Args:
+        images: (B, C, H, W).
+        reconstructions: (B, C, H, W) D's output on them.
+    """
+    return (images - reconstructions).abs().mean()
+
+
+def began_d_loss(loss_real: torch.Tensor, loss_fake: torch.Tensor, k: float) -> torch.Tensor:
+    """D's objective L_D = L(x) - k_t L(G(z)) (BEGAN Eq. 4).
+
+    Args:
+        loss_real: scalar L(x).
+        loss_fake: scalar L(G(z)) (G detached).
+        k: the current k_t.
+    """
+    return loss_real - k * loss_fake
+
+
+def began_equilibrium(loss_real: float, loss_fake: float, k: float, gamma: float = 0.5,
+                      lambda_k: float = 0.001) -> tuple[float, float]:
+    """BEGAN's control step: k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), and the convergence
+    measure M_global = L(x) + |gamma L(x) - L(G(z))| (Eq. 4 and Section 3.4.1).
+
+    Args:
+        loss_real: L(x) of this step.
+        loss_fake: L(G(z)) of this step.
+        k: k_t.
+        gamma: the diversity ratio E[L(G(z))] / E[L(x)] the controller holds.
+        lambda_k: the proportional gain of k.
+
+    Returns:
+        (k_{t+1}, M_global).
+    """
+    balance = gamma * loss_real - loss_fake
+    return min(max(k + lambda_k * balance, 0.0), 1.0), loss_real + abs(balance)

@@ -1,0 +1,146 @@
+"""`ImagePair`: G and D of a loss-based image GAN (MM, NS, WGAN, WGAN-GP, LSGAN, DRAGAN, hinge) as a GANPair.
+
+The whole training set is one uint8 tensor on the run's device; each step draws its batch by index with the
+run's generator (no DataLoader, no worker processes). The loss is a `GANLoss` from `seqgan.core.losses.LOSSES`
+and the penalty one of `PENALTIES`, so nothing here branches on a loss name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqgan.core.losses import GANLoss, Penalty
+
+
+def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+    """A batch drawn uniformly with replacement from the training set, as float in [-1, 1].
+
+    Args:
+        images: uint8 (N, C, H, W) in [0, 255] (or float in [-1, 1]) on the run's device.
+        batch_size: B.
+        gen: the run's generator (on the same device as `images`).
+    """
+    index = torch.randint(len(images), (batch_size,), generator=gen, device=gen.device).to(images.device)
+    batch = images[index]  # (B, C, H, W)
+    return batch.float() / 127.5 - 1.0 if batch.dtype == torch.uint8 else batch
+
+
+def mixed_precision(device: torch.device, bf16: bool):
+    """An autocast context: bfloat16 matrix products and convolutions when `bf16`, a no-op otherwise.
+
+    Args:
+        device: where the nets run.
+        bf16: whether to autocast.
+    """
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def latents(n: int, dim: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """z ~ N(0, I): (n, dim) drawn with `gen` (on its own device), moved to `device`."""
+    return torch.randn(n, dim, generator=gen, device=gen.device).to(device)
+
+
+@torch.no_grad()
+def sample_images(generator: nn.Module, n: int, latent_dim: int, gen: torch.Generator, device: torch.device,
+                  batch_size: int = 1000) -> torch.Tensor:
+    """n images (n, C, H, W) in [-1, 1] from G in eval mode (batch-norm running statistics), on the CPU.
+
+    Args:
+        generator: G.
+        n: number of images.
+        latent_dim: Z.
+        gen: where the latents come from (any device).
+        device: where G lives.
+        batch_size: images per forward pass.
+    """
+    was_training = generator.training
+    generator.eval()
+    try:
+        z = latents(n, latent_dim, gen, device)  # (n, Z)
+        return torch.cat([generator(z[i:i + batch_size]).float().cpu() for i in range(0, n, batch_size)])
+    finally:
+        generator.train(was_training)
+
+
+class ImagePair:
+    """G, D, their optimizers, and one loss's update rules.
+
+    Args:
+        generator: G, latents (B, Z) -> images (B, C, H, W).
+        discriminator: D, images -> scores (B,).
+        images: the training set, uint8 (N, C, H, W), on the run's device.
+        loss: the loss pair (D's and G's objective).
+        g_opt: G's optimizer.
+        d_opt: D's optimizer.
+        batch_size: B for both steps.
+        latent_dim: Z.
+        penalty: a gradient penalty on D, or None.
+        penalty_weight: its lambda.
+        clip: clip D's parameters to [-clip, clip] after each D step (WGAN); 0 = never.
+        bf16: run G's and D's forward passes under bfloat16 autocast (weights, optimizer state, losses and the
+            gradient penalty stay in float32; sampling for evaluation too).
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, images: torch.Tensor, loss: GANLoss,
+                 g_opt: torch.optim.Optimizer, d_opt: torch.optim.Optimizer, batch_size: int, latent_dim: int,
+                 penalty: Penalty | None = None, penalty_weight: float = 10.0, clip: float = 0.0,
+                 bf16: bool = False) -> None:
+        self.generator, self.discriminator, self.images, self.loss = generator, discriminator, images, loss
+        self.g_opt, self.d_opt = g_opt, d_opt
+        self.batch_size, self.latent_dim = batch_size, latent_dim
+        self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
+        self.device, self.bf16 = images.device, bf16
+
+    def d_step(self, gen: torch.Generator) -> dict[str, float]:
+        """One D update on a real batch and a batch of G's samples; returns d_loss, d_real, d_fake (mean scores)."""
+        real = real_batch(self.images, self.batch_size, gen)  # (B, C, H, W)
+        with mixed_precision(self.device, self.bf16):
+            with torch.no_grad():
+                fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device)).float()
+            real_out, fake_out = self.discriminator(real).float(), self.discriminator(fake).float()  # (B,), (B,)
+        loss = self.loss.d(real_out, fake_out)
+        metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item()}
+        if self.penalty is not None:
+            penalty = self.penalty(self.discriminator, real, fake, gen, self.penalty_weight)
+            metrics["d_penalty"] = penalty.item()
+            loss = loss + penalty
+        self.d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_opt.step()
+        if self.clip > 0:  # WGAN Alg. 1, line 7
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.clamp_(-self.clip, self.clip)
+        return {"d_loss": loss.item(), **metrics}
+
+    def g_step(self, gen: torch.Generator) -> dict[str, float]:
+        """One G update through D (whose weights get no gradient); returns g_loss."""
+        self.discriminator.requires_grad_(False)
+        try:
+            with mixed_precision(self.device, self.bf16):
+                fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
+                fake_out = self.discriminator(fake).float()  # (B,)
+        finally:
+            self.discriminator.requires_grad_(True)
+        loss = self.loss.g(fake_out)
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_opt.step()
+        return {"g_loss": loss.item()}
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n images (n, C, H, W) in [-1, 1] on the CPU (G in eval mode)."""
+        return sample_images(self.generator, n, self.latent_dim, gen, self.device)
+
+    def state_dict(self) -> dict:
+        """Both nets and both optimizers."""
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of `state_dict`."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])

@@ -1,0 +1,427 @@
+"""Build an image run from its config, train it (or resume it) through the shared loop, load it to sample.
+
+The run directory is the text runs' one: config.json (resolved config, argv, image shape), metrics.jsonl,
+timing.jsonl, run.log, checkpoints/ (last.pt, adversarial.pt, eval-adversarial-E.pt generator snapshots),
+metrics.json (final FID with its signature) and samples.png (a grid of 64 samples).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from seqgan.core.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
+from seqgan.core.log import MetricsLog
+from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
+from seqgan.core.losses import LOSSES, PENALTIES
+from seqgan.core.pair import GANPair
+from seqgan.core.runtime import pick_device, resolve_precision, seed_everything
+from seqgan.errors import UserError
+from seqgan.image.config import ImageConfig
+from seqgan.image.nets import AutoEncoder, NetSpec, architecture, build_nets
+from seqgan.image.variants import OPTIMIZERS, VARIANTS, Variant
+
+VERSION = "0.1.0"
+PHASE = "adversarial"  # the one phase of an image run (the name text runs use for their GAN phase)
+# config keys that may change when a run is resumed (to extend it or evaluate differently)
+RESUMABLE_CHANGES = ("schedule.epochs:", "schedule.eval_every:", "schedule.checkpoint_every_s:", "eval.")
+GRID_SAMPLES = 64
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_training_images(config: ImageConfig, data_dir: str | None = None) -> torch.Tensor:
+    """The training images as uint8 (N, C, H, W), resized / converted as the config says.
+
+    Args:
+        config: the run's config (its data section).
+        data_dir: where named datasets live (default: $SEQGAN_DATA or ../shared/data).
+    """
+    from seqgan.image.data import load_image_dataset, load_image_folder
+
+    d = config.data
+    if d.dataset == "folder":
+        return prepare_images(config, load_image_folder(d.image_dir, d.image_size or 32, d.channels or 3))
+    images, _ = load_image_dataset(d.dataset, "train", data_dir)  # (N, 1, 28, 28)
+    return prepare_images(config, images)
+
+
+def prepare_images(config: ImageConfig, images: torch.Tensor) -> torch.Tensor:
+    """The first data.limit images (all when 0), resized to data.image_size and converted to data.channels.
+
+    Args:
+        config: the run's config.
+        images: uint8 (N, C, H, W).
+    """
+    d = config.data
+    images = images[:d.limit] if d.limit else images
+    return _convert(images, d.image_size or images.shape[-1], d.channels or images.shape[1])
+
+
+def _convert(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) resized bilinearly (antialiased) to size x size and to `channels` (1 <-> 3)."""
+    if images.shape[-1] != size:
+        resized = []
+        for chunk in images.split(4096):
+            x = torch.nn.functional.interpolate(chunk.float(), size=(size, size), mode="bilinear",
+                                                antialias=True, align_corners=False)  # (n, C, size, size)
+            resized.append(x.round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(resized)
+    if images.shape[1] != channels:
+        images = (images.expand(-1, 3, -1, -1).contiguous() if channels == 3  # grey -> RGB
+                  else images.float().mean(1, keepdim=True).round().to(torch.uint8))  # RGB -> grey
+    return images
+
+
+# ---------------------------------------------------------------- building the pair
+
+
+def _bf16(config: ImageConfig, device: torch.device) -> bool:
+    return resolve_precision(config.train.precision, device) == "bf16"
+
+
+def _optimizer(config: ImageConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    t = config.train
+    return OPTIMIZERS[t.optimizer](params, t.g_lr, (t.beta1, t.beta2))
+
+
+def _optimizers(config: ImageConfig, g: torch.nn.Module,
+                d: torch.nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    t = config.train
+    factory = OPTIMIZERS[t.optimizer]
+    return factory(g.parameters(), t.g_lr, (t.beta1, t.beta2)), factory(d.parameters(), t.d_lr, (t.beta1, t.beta2))
+
+
+def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+              init: torch.Generator) -> GANPair:
+    from seqgan.image.pair import ImagePair
+
+    g, d = build_nets(config.model.net, spec, init)
+    g, d = g.to(images.device), d.to(images.device)
+    g_opt, d_opt = _optimizers(config, g, d)
+    t = config.train
+    return ImagePair(g, d, images, LOSSES[variant.loss], g_opt, d_opt, t.batch_size, spec.latent_dim,
+                     PENALTIES[variant.penalty] if variant.penalty else None, t.penalty_weight, t.clip,
+                     _bf16(config, images.device))
+
+
+def _began_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                init: torch.Generator) -> GANPair:
+    from seqgan.image.began import BEGANPair
+
+    g, _ = build_nets(config.model.net, spec, init)
+    # D: an encoder to a code of size h and a decoder back, without batch norm (as in BEGAN's nets)
+    code = config.model.code_dim
+    decoder, encoder = build_nets(config.model.net, replace(spec, latent_dim=code, g_batch_norm=False,
+                                                            d_batch_norm=False), init, d_out=code)
+    g, d = g.to(images.device), AutoEncoder(encoder, decoder).to(images.device)
+    g_opt, d_opt = _optimizers(config, g, d)
+    t = config.train
+    return BEGANPair(g, d, images, g_opt, d_opt, t.batch_size, spec.latent_dim, t.began_gamma, t.began_lambda_k,
+                     bf16=_bf16(config, images.device))
+
+
+def _vae_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+              init: torch.Generator) -> GANPair:
+    from seqgan.image.vae import VAEPair
+
+    decoder, encoder = build_nets(config.model.net, spec, init, d_out=2 * spec.latent_dim)
+    decoder, encoder = decoder.to(images.device), encoder.to(images.device)
+    opt = _optimizer(config, [*decoder.parameters(), *encoder.parameters()])
+    return VAEPair(decoder, encoder, images, opt, config.train.batch_size, spec.latent_dim,
+                   _bf16(config, images.device))
+
+
+# a variant's pair type -> builder(config, variant, net sizes, training images, init generator) -> GANPair
+PairBuilder = Callable[[ImageConfig, Variant, NetSpec, torch.Tensor, torch.Generator], GANPair]
+PAIRS: dict[str, PairBuilder] = {"gan": _gan_pair, "began": _began_pair, "vae": _vae_pair}
+
+
+@dataclass
+class ImageRun:
+    """A built image run: config, the pair, where it runs, and what its samples look like."""
+
+    config: ImageConfig
+    pair: GANPair
+    device: torch.device
+    image_shape: tuple[int, int, int]
+    data_dir: str | None = None
+    _extractor: object = field(default=None, repr=False)
+
+    @property
+    def dataset(self) -> str | None:
+        """The dataset FID compares against (None for a folder of images)."""
+        return None if self.config.data.dataset == "folder" else self.config.data.dataset
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """G (the VAE's decoder)."""
+        return self.pair.generator
+
+    def architecture(self) -> dict:
+        """Parameter shapes of both nets, the net family and the image shape: what a checkpoint must match."""
+        return {"net": self.config.model.net, "loss": self.config.train.loss, "image_shape": list(self.image_shape),
+                "generator": architecture(self.pair.generator),
+                "discriminator": architecture(self.pair.discriminator)}
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n images (n, C, H, W) in [-1, 1] on the CPU, G in eval mode.
+
+        Args:
+            n: how many.
+            gen: latents come from it (a CPU generator works for any device).
+        """
+        return self.pair.sample(n, gen)
+
+    def fid(self, n: int):
+        """FID (eval.fid.FIDResult) of n samples drawn with the run's evaluation seed."""
+        from eval.fid import fid_of_samples, load_or_train_extractor
+
+        if self._extractor is None:
+            self._extractor = load_or_train_extractor(self.dataset, self.data_dir, device=self.device)
+        fake = self.sample(n, torch.Generator().manual_seed(eval_seed(self.config)))  # (n, C, H, W)
+        if fake.shape[1:] != (1, 28, 28):  # the extractor reads MNIST-shaped images
+            fake = _convert_float(fake, 28, 1)
+        return fid_of_samples(fake, self.dataset, self.data_dir, n_real=self.config.eval.n_real,
+                              extractor=self._extractor)
+
+    def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
+        """The in-training evaluation: FID of eval.num_samples samples (nothing when eval.fid is off)."""
+        if not self.config.eval.fid:
+            return {}
+        return {"fid": self.fid(self.config.eval.num_samples).value}
+
+
+def _convert_float(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """float (N, C, H, W) in [-1, 1] resized to size x size and converted to `channels`."""
+    if images.shape[-1] != size:
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                                                 align_corners=False)
+    if images.shape[1] != channels:
+        images = images.mean(1, keepdim=True) if channels == 1 else images.expand(-1, channels, -1, -1)
+    return images.clamp(-1.0, 1.0)
+
+
+def eval_seed(config: ImageConfig) -> int:
+    """Seed of the evaluation latents: fixed per run and apart from training randomness."""
+    return config.seed * 1_000_003 + 4242
+
+
+def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, data_dir: str | None = None,
+                    image_shape: tuple[int, int, int] | None = None) -> ImageRun:
+    """The pair a config describes, initialised from its seed, holding `images` on the run's device.
+
+    Args:
+        config: the run's config.
+        images: uint8 (N, C, H, W) training images, or None to build for sampling only (then image_shape).
+        data_dir: where named datasets live (FID reads the real test split from there).
+        image_shape: (C, H, W) when images is None.
+    """
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    if images is None:
+        if image_shape is None:
+            raise ValueError("build_image_run needs images or image_shape")
+        images = torch.zeros((0, *image_shape), dtype=torch.uint8)
+    c, h, w = images.shape[1:]
+    if h != w:
+        raise UserError(f"images must be square, got {h}x{w}; resize them with --set data.image_size=N")
+    variant = VARIANTS[config.train.loss]
+    m = config.model
+    spec = NetSpec(image_size=h, channels=c, latent_dim=m.latent_dim, width=m.width, g_batch_norm=m.g_batch_norm,
+                   d_batch_norm=m.d_batch_norm)
+    try:
+        pair = PAIRS[variant.pair](config, variant, spec, images.to(device), torch.Generator().manual_seed(config.seed))
+    except ValueError as err:  # a net that cannot take this image size or variant
+        raise UserError(f"model.net={m.net}: {err}") from err
+    return ImageRun(config, pair, device, (c, h, w), data_dir)
+
+
+def make_phases(run: ImageRun) -> list[Phase]:
+    """One phase of `schedule.epochs` epochs; an epoch is iters_per_epoch x (n_critic D steps, then 1 G step)."""
+    s, t = run.config.schedule, run.config.train
+    iteration = ((run.pair.d_step, t.n_critic), (run.pair.g_step, 1)) if t.n_critic else ((run.pair.g_step, 1),)
+    return [Phase(PHASE, s.epochs, iteration * s.iters_per_epoch)]
+
+
+# ---------------------------------------------------------------- train / resume
+
+
+def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, prefix + key + ".")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a} -> {b}")
+    return diffs
+
+
+def _load(path: Path) -> dict:
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise UserError(f"{err}; delete it to restart the run from scratch (or use a new --run-dir)") from err
+
+
+def _read_config_json(path: Path) -> dict:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored["config"] = ImageConfig.from_dict(stored["config"]).to_dict()
+        return stored
+    except (OSError, ValueError, KeyError, TypeError, UserError) as err:
+        raise UserError(f"{path} is unreadable or not an image run's config ({err}); use a new --run-dir") from err
+
+
+def _log_line(run_dir: Path, text: str) -> None:
+    with open(run_dir / "run.log", "a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None = None,
+                argv: list[str] | None = None, images: torch.Tensor | None = None) -> dict:
+    """Train an image run from scratch, or resume it if `run_dir` holds one; returns the final metrics.
+
+    Args:
+        config: the resolved config.
+        run_dir: the run directory (created if missing).
+        data_dir: where named datasets live.
+        argv: the command line, stored in config.json.
+        images: uint8 (N, C, H, W) training images to use instead of loading the config's dataset (tests).
+    """
+    run_dir = Path(run_dir)
+    config_path, last = run_dir / "config.json", run_dir / "checkpoints" / "last.pt"
+    # -- validate everything before writing anything --
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file; pass a folder")
+    if config_path.exists():
+        stored = _read_config_json(config_path)["config"]
+        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)),
+                                                json.loads(json.dumps(config.to_dict())))
+                 if not d.startswith(RESUMABLE_CHANGES)]
+        if diffs:
+            raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
+                            "re-run with the same settings to resume, or use a new --run-dir")
+    images = load_training_images(config, data_dir) if images is None else prepare_images(config, images)
+    run = build_image_run(config, images, data_dir)
+    resume_state = _load(last) if last.exists() else None
+    if resume_state is not None and resume_state.get("architecture") != run.architecture():
+        raise UserError(f"the checkpoint {last} holds different nets than this config builds (net "
+                        f"{resume_state.get('architecture', {}).get('net')!r} vs {config.model.net!r}); "
+                        "use a new --run-dir")
+    phases = make_phases(run)
+    if resume_state is not None:
+        check_resumable(phases, resume_state["position"]["completed"])
+    # -- from here on we write --
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv, "version": VERSION,
+                                    "image_shape": list(run.image_shape), "num_train_images": len(images)})
+    _log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
+              f"{config.seed} on {run.device} ({len(images)} images {'x'.join(map(str, run.image_shape))})")
+    gen = seed_everything(config.seed, run.device)
+    train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate, eval_every=config.schedule.eval_every,
+                      checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
+                      checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()},
+                      snapshot=lambda: {"generator": run.generator.state_dict(), "architecture": run.architecture()})
+    final = finish(run, run_dir)
+    MetricsLog(run_dir / "metrics.jsonl").write_timing(
+        {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    return final
+
+
+def finish(run: ImageRun, run_dir: Path) -> dict:
+    """Final FID on eval.final_samples samples (metrics.json, with its signature) and samples.png."""
+    from seqgan.image.data import save_image_grid
+
+    c = run.config
+    final: dict = {"loss": c.train.loss, "net": c.model.net, "dataset": c.data.dataset, "seed": c.seed,
+                   "experiment": c.name}
+    if c.eval.fid:
+        result = run.fid(c.eval.final_samples)
+        final = {"fid": result.value, "fid_signature": result.signature, **final}
+    atomic_write_json(run_dir / "metrics.json", final)
+    save_image_grid(run.sample(GRID_SAMPLES, torch.Generator().manual_seed(eval_seed(c))), run_dir / "samples.png")
+    return final
+
+
+# ---------------------------------------------------------------- load
+
+
+def eval_records(run_dir: str | Path) -> list[dict]:
+    """A run's evaluation records after the initial one, in order."""
+    return [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read() if r.get("event") == "eval"
+            and r.get("phase") != "init"]
+
+
+def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool, str]:
+    """Which file `--checkpoint` names: (path, holds only a generator snapshot, a description).
+
+    Args:
+        run_dir: an image run.
+        checkpoint: "last"; "best" (the evaluation with the lowest FID); an evaluated EPOCH or adversarial:EPOCH.
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    spec = checkpoint.strip()
+    if spec == "last":
+        path = ckpt_dir / "last.pt"
+        if not path.is_file():
+            raise UserError(f"no checkpoint 'last' in {run_dir}; train it first")
+        return path, False, "last"
+    records = eval_records(run_dir)
+    if spec == "best":
+        scored = [r for r in records if "fid" in r]
+        if not scored:
+            raise UserError(f"--checkpoint best: {run_dir} has no FID evaluations; use last or an epoch")
+        best = min(scored, key=lambda r: r["fid"])
+        epoch, what = best["epoch"], f"best fid={best['fid']:.3f} at epoch {best['epoch']}"
+    else:
+        phase, _, text = spec.rpartition(":")
+        if phase not in ("", PHASE) or not text.isdigit():
+            raise UserError(f"--checkpoint {checkpoint!r}: use last, best, an evaluated EPOCH or {PHASE}:EPOCH")
+        epoch, what = int(text), f"epoch {text}"
+    path = ckpt_dir / snapshot_name(PHASE, epoch)
+    if not path.is_file():
+        have = [str(r["epoch"]) for r in records if (ckpt_dir / snapshot_name(PHASE, r["epoch"])).is_file()]
+        raise UserError(f"--checkpoint {checkpoint}: no snapshot at epoch {epoch} in {run_dir} (snapshots exist "
+                        f"at evaluated epochs: {', '.join(have[-8:]) or 'none'})")
+    return path, True, what
+
+
+def load_image_run(run_dir: str | Path, checkpoint: str = "last", device: str | None = None,
+                   data_dir: str | None = None) -> ImageRun:
+    """Rebuild a trained image run from its directory (no training data needed) and load a checkpoint.
+
+    Args:
+        run_dir: a run directory written by `train_image`.
+        checkpoint: "last", "best" (lowest FID) or an evaluated epoch ("10" or "adversarial:10").
+        device: where to load it (default: the run's config).
+        data_dir: where named datasets live (for FID).
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.json); train one with `seqgan image-train`")
+    stored = _read_config_json(config_path)
+    config = ImageConfig.from_dict(stored["config"])
+    if device:
+        config = replace(config, device=device)
+    path, generator_only, _ = resolve_checkpoint(run_dir, checkpoint)
+    run = build_image_run(config, None, data_dir, tuple(stored.get("image_shape", (1, 28, 28))))
+    state = _load(path)
+    if state.get("architecture") != run.architecture():
+        raise UserError(f"{path} does not match {config_path} (architecture differs)")
+    if generator_only:
+        run.generator.load_state_dict(state["generator"])
+    else:
+        run.pair.load_state_dict(state["pair"])
+    return run

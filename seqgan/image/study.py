@@ -1,0 +1,164 @@
+"""The loss study of Lucic et al. ("Are GANs Created Equal?") on our core, as one command.
+
+Every (loss, seed) pair is one ordinary image run under out/<loss>/seed<S> (so it resumes like any run); the
+summary puts our final FID (mean +- std over seeds) beside the survey's best FID and compares the rankings
+(Spearman's rho), since our FID uses a small classifier's features and theirs Inception's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from pathlib import Path
+
+from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from seqgan.errors import UserError
+from seqgan.image.config import apply_image_overrides, image_config
+from seqgan.image.run import train_image
+from seqgan.image.variants import SURVEY_FID, VARIANTS
+
+NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
+         "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN"}
+
+
+def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: str | Path, scale: str = "cpu",
+                    net: str | None = None, overrides: list[str] | None = None, data_dir: str | None = None) -> dict:
+    """Train every (loss, seed) run (resuming any that exist), then write summary.json, table.md, samples.png.
+
+    Args:
+        dataset: mnist or fashion_mnist (canonical name).
+        losses: keys of VARIANTS.
+        seeds: seeds to run.
+        out_dir: runs go to out_dir/<loss>/seed<S>.
+        scale: "cpu" or "gpu" preset.
+        net: a net to use instead of the preset's.
+        overrides: `--set` strings applied to every run.
+        data_dir: data folder.
+    """
+    unknown = [name for name in losses if name not in VARIANTS]
+    if unknown:
+        raise UserError(f"unknown loss(es) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    configs = {loss: apply_image_overrides(image_config(dataset, loss, scale, net), overrides or [])
+               for loss in losses}  # every config is validated before the first run starts
+    if any(not c.eval.fid for c in configs.values()):
+        raise UserError("the study compares FIDs: leave eval.fid on")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; pass a folder")
+    results: dict[str, dict[int, dict]] = {}
+    for loss in losses:
+        results[loss] = {}
+        for seed in seeds:
+            run_dir = out_dir / loss / f"seed{seed}"
+            print(f"== {loss} seed {seed} -> {run_dir}", flush=True)
+            config = apply_image_overrides(configs[loss], [f"seed={seed}"])
+            results[loss][seed] = train_image(config, run_dir, data_dir, argv=["image-study"])
+    summary = summarise(dataset, results)
+    summary["configs"] = {loss: c.to_dict() for loss, c in configs.items()}
+    atomic_write_json(out_dir / "summary.json", summary)
+    atomic_write_text(out_dir / "table.md", table_markdown(summary))
+    atomic_write_bytes(out_dir / "samples.png",
+                       sample_figure([(NAMES.get(loss, loss), out_dir / loss / f"seed{seeds[0]}" / "samples.png")
+                                      for loss in losses]))
+    return summary
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks 1..n (ties share their mean rank)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    """Spearman's rank correlation of two equally long lists (None for fewer than 3 or constant ranks)."""
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return cov / var if var else None
+
+
+def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
+    """FID mean and std over seeds per loss, our rank, the survey's FID and rank, and their rank correlation.
+
+    Args:
+        dataset: canonical dataset name (picks the survey's column).
+        results: loss -> seed -> the run's final metrics (metrics.json).
+    """
+    survey = SURVEY_FID.get(dataset, {})
+    table: dict[str, dict] = {}
+    for loss, per_seed in results.items():
+        fids = [per_seed[s]["fid"] for s in per_seed]
+        table[loss] = {"fid_mean": statistics.fmean(fids), "fid_std": statistics.stdev(fids) if len(fids) > 1 else 0.0,
+                       "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss)}
+    for key, rank_key in (("fid_mean", "rank"), ("survey_fid", "survey_rank")):
+        names = [n for n in table if table[n][key] is not None]
+        for name, rank in zip(names, _ranks([table[n][key] for n in names])):
+            table[name][rank_key] = rank
+    both = [n for n in table if table[n]["survey_fid"] is not None]
+    first = next(iter(next(iter(results.values())).values()))
+    return {"dataset": dataset, "seeds": sorted({s for r in results.values() for s in r}), "table": table,
+            "spearman_vs_survey": spearman([table[n]["fid_mean"] for n in both],
+                                           [table[n]["survey_fid"] for n in both]),
+            "n_compared": len(both), "fid_signature": first.get("fid_signature", ""),
+            "survey": "Lucic et al. (2018), best FID per loss (Inception features), as quoted by the survey"}
+
+
+def table_markdown(summary: dict) -> str:
+    """The README's table: our FID (mean +- std), rank, and the survey's FID and rank, per loss."""
+    n = len(summary["seeds"])
+    lines = [f"| loss | FID (ours, mean ± std, {n} seed{'s' if n > 1 else ''}) | rank | Lucic et al. best FID | "
+             "their rank |", "|---|---|---|---|---|"]
+    for loss, row in summary["table"].items():
+        theirs = "" if row["survey_fid"] is None else f"{row['survey_fid']}"
+        their_rank = f"{row['survey_rank']:g}" if "survey_rank" in row else ""
+        lines.append(f"| {NAMES.get(loss, loss)} | {row['fid_mean']:.2f} ± {row['fid_std']:.2f} | {row['rank']:g} | "
+                     f"{theirs} | {their_rank} |")
+    rho = summary["spearman_vs_survey"]
+    lines.append("")
+    lines.append(f"Rank agreement with the survey: Spearman rho = {rho:.2f} over {summary['n_compared']} losses."
+                 if rho is not None else "Rank agreement: too few losses with a survey value to compare.")
+    lines.append(f"Our FID: `{summary['fid_signature']}` (a small classifier's features, not Inception: compare "
+                 "rankings, not values).")
+    return "\n".join(lines) + "\n"
+
+
+def sample_figure(grids: list[tuple[str, Path]]) -> bytes:
+    """One PNG with each run's sample grid side by side, its label above it.
+
+    Args:
+        grids: (label, path of a samples.png) per column.
+    """
+    from PIL import Image, ImageDraw
+
+    pictures = [(label, Image.open(path).convert("RGB")) for label, path in grids]
+    label_h, gap = 16, 8
+    width = sum(p.width for _, p in pictures) + gap * (len(pictures) + 1)
+    height = max(p.height for _, p in pictures) + label_h + 2 * gap
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = gap
+    for label, picture in pictures:
+        draw.text((x, gap // 2), label, fill="black")
+        canvas.paste(picture, (x, gap + label_h))
+        x += picture.width + gap
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def load_summary(out_dir: str | Path) -> dict:
+    """Read a study's summary.json."""
+    return json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,93 @@
+"""The GAN variants of Lucic et al.'s study (and hinge, and a VAE): each a loss, a pair type, and its paper's defaults.
+
+A variant only names things: the loss comes from `seqgan.core.losses.LOSSES`, the penalty from `PENALTIES`, the
+optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae") picks the `GANPair` file that trains it.
+`seqgan.image.config.image_config` copies these defaults into a run's config, where `--set` can change them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One GAN variant with its paper's defaults.
+
+    Args:
+        description: one line for help and tables.
+        pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files).
+        loss: key of LOSSES for pair "gan".
+        penalty: key of PENALTIES, or "" for none.
+        penalty_weight: the penalty's lambda.
+        clip: weight clipping of D's parameters to [-clip, clip] after each D step (0 = none).
+        optimizer: key of OPTIMIZERS.
+        lr: learning rate of both nets.
+        betas: Adam's (beta1, beta2); RMSProp ignores them.
+        n_critic: D steps per G step (0: no D, e.g. the VAE).
+        d_batch_norm: batch norm in D.
+    """
+
+    description: str
+    pair: str = "gan"
+    loss: str = "non-saturating"
+    penalty: str = ""
+    penalty_weight: float = 0.0
+    clip: float = 0.0
+    optimizer: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    d_batch_norm: bool = True
+
+
+# DCGAN's optimizer (Radford et al.): Adam 2e-4, beta1 0.5; the defaults of MM, NS, LSGAN and hinge.
+VARIANTS: dict[str, Variant] = {
+    "mm": Variant("minimax GAN (Goodfellow et al., 2014): saturating G loss log(1 - D(G(z)))", loss="minimax"),
+    "ns": Variant("non-saturating GAN: G loss -log D(G(z))", loss="non-saturating"),
+    "wgan": Variant("WGAN (Arjovsky et al., 2017): critic with weights clipped to [-0.01, 0.01], RMSProp 5e-5, "
+                    "5 critic steps", loss="wasserstein", clip=0.01, optimizer="rmsprop", lr=5e-5, n_critic=5),
+    "wgan-gp": Variant("WGAN-GP (Gulrajani et al., 2017): gradient penalty lambda 10, Adam 1e-4 (0, 0.9), 5 critic "
+                       "steps, no batch norm in the critic", loss="wasserstein", penalty="gradient",
+                       penalty_weight=10.0, lr=1e-4, betas=(0.0, 0.9), n_critic=5, d_batch_norm=False),
+    "lsgan": Variant("LSGAN (Mao et al., 2017): least squares with a=0, b=c=1", loss="least-squares"),
+    # the authors' code: NS loss, perturbation 0.5 * std(x), lambda 10, Adam 1e-4 (0.5, 0.9); no BN in D
+    # because the penalty is on per-image gradients
+    "dragan": Variant("DRAGAN (Kodali et al., 2017): NS loss + unit-gradient penalty around perturbed real data",
+                      loss="non-saturating", penalty="dragan", penalty_weight=10.0, lr=1e-4, betas=(0.5, 0.9),
+                      d_batch_norm=False),
+    "hinge": Variant("hinge GAN (Lim & Ye, 2017; Miyato et al., 2018)", loss="hinge"),
+    "began": Variant("BEGAN (Berthelot et al., 2017): autoencoder D, L1 reconstruction, k_t equilibrium with "
+                     "gamma 0.5, lambda_k 0.001; Adam 1e-4", pair="began", lr=1e-4, d_batch_norm=False),
+    "vae": Variant("VAE (Kingma & Welling, 2014): G as decoder, D's body as encoder, Bernoulli likelihood; "
+                   "Adam 1e-3, no D steps", pair="vae", lr=1e-3, betas=(0.9, 0.999), n_critic=0,
+                   d_batch_norm=False),
+}
+
+
+# Best FID per loss in Lucic et al. (2018), "Are GANs Created Equal?", as the survey quotes them (Inception
+# features; ours are from a small classifier, so compare rankings, not values).
+SURVEY_FID: dict[str, dict[str, float]] = {
+    "mnist": {"mm": 9.8, "ns": 6.8, "lsgan": 7.8, "wgan": 6.7, "wgan-gp": 20.3, "dragan": 7.6, "began": 13.1,
+              "vae": 23.8},
+    "fashion_mnist": {"mm": 29.6, "ns": 26.5, "lsgan": 30.7, "wgan": 21.5, "wgan-gp": 24.5, "dragan": 27.7,
+                      "began": 22.9, "vae": 58.7},
+}
+
+
+def get_variant(name: str) -> Variant:
+    """The variant called `name`; ValueError listing the known ones."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float, tuple[float, float]], torch.optim.Optimizer]
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "adam": lambda params, lr, betas: torch.optim.Adam(params, lr=lr, betas=betas),
+    # WGAN's RMSProp: PyTorch's defaults (alpha 0.99, eps 1e-8), no momentum
+    "rmsprop": lambda params, lr, betas: torch.optim.RMSprop(params, lr=lr),
+}
