@@ -10,7 +10,6 @@ lies beyond that curve, not merely below MLE's temperature-1 point on one axis.
 from __future__ import annotations
 
 import copy
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from eval.significance import mann_whitney_u, welch_t_test
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.loop import snapshot_name
 from seqgan.errors import UserError
-from seqgan.experiment import Run, eval_records, eval_seed, load_run
+from seqgan.experiment import Run, eval_records, load_run
 from seqgan.generator import LSTMGenerator
+from seqgan.study import mean_std
 
 BLEU_ORDERS = (2, 3, 4, 5)
 SMOOTHING = "method1"  # Texygen's choice; named in every signature
@@ -229,7 +229,7 @@ def compare(run_dirs: list[str], out_dir: str | Path, names: list[str] | None = 
         points[s.name]["run_dir"] = str(s.run_dir)
         points[s.name]["method"] = s.run.config.adversarial.method
         if is_text:
-            points[s.name].update({k: v for k, v in s.run.task.final(s.run.pair.generator, s.run.config).items()})
+            points[s.name].update(s.run.task.final(s.run.pair.generator, s.run.config))
     base = systems[0].name
     metric = "bleu4" if is_text else "nll_oracle"
     significance = {s.name: _significance(points[base]["_per_sample"][metric], points[s.name]["_per_sample"][metric])
@@ -320,12 +320,6 @@ def _verdict(point: dict) -> str:
     return {True: "yes", False: "no"}.get(flag, str(flag))
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-__all__ = ["compare", "beyond_curve", "tempered", "text_point", "oracle_point", "eval_seed", "mean_std"]
 
 
 def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str], n: int = 2000,
@@ -342,11 +336,13 @@ def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str]
     real_rows = []
     for s in seeds:
         per_seed[s] = {}
+        refs = refset = None  # the seed's test split, shared by its methods
         for method in methods:
-            run_dir = study_dir / f"seed{s}" / method
-            run = load_run(run_dir, data_dir)
-            refs = text_references(run)
-            point = text_point(run, ReferenceSet(refs, 5), n, seed)
+            run = load_run(study_dir / f"seed{s}" / method, data_dir)
+            if refset is None:
+                refs = text_references(run)
+                refset = ReferenceSet(refs, 5)
+            point = text_point(run, refset, n, seed)
             point["nll_test"] = run.task.final(run.pair.generator, run.config)["nll_test"]
             pooled[method].append(point.pop("_per_sample")["bleu4"])
             per_seed[s][method] = point

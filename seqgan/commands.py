@@ -184,10 +184,7 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
     from seqgan.experiments import get_preset
     from seqgan.study import run_oracle_study
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError as err:
-        raise UserError(f"--seeds must be comma-separated integers (got {args.seeds!r})") from err
+    seeds = parse_seeds(args.seeds)
     overrides = list(args.overrides)
     experiment = args.experiment
     if args.corpus:
@@ -208,6 +205,14 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
 
         print(study_bleu_markdown(summary["bleu"], METHOD_NAMES))
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds 1,2,3` as a list of ints; anything else is a one-line UserError."""
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as err:
+        raise UserError(f"--seeds must be comma-separated integers (got {text!r})") from err
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from seqgan.errors import UserError
 
@@ -179,6 +179,9 @@ class EvalConfig:
 class ExperimentConfig:
     """Everything that defines a run; saved as run_dir/config.json."""
 
+    KEYS_COMMAND: ClassVar[str] = "seqgan experiments --keys"  # named in unknown-key errors
+    EXAMPLE_OVERRIDE: ClassVar[str] = "schedule.adv_epochs=10"
+
     name: str = "oracle"
     seed: int = 1
     device: str = "auto"
@@ -199,24 +202,36 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ExperimentConfig:
         """Inverse of `to_dict`; unknown keys are an error."""
-        return _from_dict(cls, data, prefix="")
+        return config_from_dict(cls, data)
 
 
-def _from_dict(cls: type, data: dict, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    names = {f.name for f in fields(cls)}
-    for key, value in data.items():
-        if key not in names:
-            raise UserError(_unknown_key_message(prefix + key, _all_keys(ExperimentConfig)))
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _from_dict(hint, value, prefix + key + ".")
-        elif typing.get_origin(hint) is tuple:
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+def config_from_dict(root: type, data: dict) -> Any:
+    """Build the frozen config dataclass `root` from a nested dict; unknown keys name the closest known ones.
+
+    Args:
+        root: the top-level config class (ExperimentConfig, ImageConfig).
+        data: nested plain data, e.g. read from config.json; missing keys take their defaults.
+    """
+    known = _all_keys(root)
+    keys_command = root.KEYS_COMMAND
+
+    def build(cls: type, node: dict, prefix: str) -> Any:
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in fields(cls)}
+        kwargs = {}
+        for key, value in node.items():
+            if key not in names:
+                raise UserError(_unknown_key_message(prefix + key, known, keys_command))
+            hint = hints[key]
+            if dataclasses.is_dataclass(hint):
+                kwargs[key] = build(hint, value, prefix + key + ".")
+            elif typing.get_origin(hint) is tuple:
+                kwargs[key] = tuple(value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    return build(root, data, "")
 
 
 def _all_keys(cls: type, prefix: str = "") -> list[str]:
@@ -230,9 +245,9 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key_message(key: str, known: list[str]) -> str:
+def _unknown_key_message(key: str, known: list[str], keys_command: str = "seqgan experiments --keys") -> str:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `seqgan experiments --keys` lists them"
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; `{keys_command}` lists them"
     return f"unknown config key {key!r}{hint}"
 
 
@@ -264,30 +279,44 @@ def _parse_value(key: str, text: str, hint: Any) -> Any:
     raise UserError(f"--set {key}={text}: expected {kind}" + (" (comma-separated)" if origin is tuple else ""))
 
 
-def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+def apply_overrides(config: Any, overrides: list[str]) -> Any:
     """Apply `a.b=value` overrides with type checks; unknown keys name the closest known ones.
 
     All overrides are applied before validation, so related keys (filter sizes and counts) can change together.
+    Works for any config dataclass with `to_dict` (ExperimentConfig, ImageConfig).
 
     Args:
         config: the preset.
         overrides: strings like "schedule.adv_epochs=10" or "discriminator.filter_sizes=2,3".
     """
-    known = _all_keys(ExperimentConfig)
+    root = type(config)
+    known = _all_keys(root)
     data = config.to_dict()
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. schedule.adv_epochs=10")
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. {root.EXAMPLE_OVERRIDE}")
         key, text = item.split("=", 1)
         key = key.strip()
         if key not in known:
-            raise UserError(_unknown_key_message(key, known))
+            raise UserError(_unknown_key_message(key, known, root.KEYS_COMMAND))
         *parents, leaf = key.split(".")
-        node, cls = data, ExperimentConfig
+        node, cls = data, root
         for name in parents:
             node, cls = node[name], typing.get_type_hints(cls)[name]
         node[leaf] = _parse_value(key, text.strip(), typing.get_type_hints(cls)[leaf])
-    return ExperimentConfig.from_dict(data)
+    return config_from_dict(root, data)
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Every leaf key whose value differs between two nested config dicts, as "key: old -> new"."""
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, prefix + key + ".")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a} -> {b}")
+    return diffs
 
 
 def config_to_json(config: ExperimentConfig) -> str:

@@ -20,7 +20,7 @@ import torch
 
 from eval.nll import nll_oracle, nll_test
 from seqgan.adversarial import SeqGANPair
-from seqgan.config import ExperimentConfig
+from seqgan.config import ExperimentConfig, config_differences
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
@@ -205,17 +205,6 @@ def build_run(config: ExperimentConfig, data_dir: str | None = None, run_dir: Pa
     return Run(config, task, pair, device)
 
 
-def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _config_differences(a, b, prefix + key + ".")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a} -> {b}")
-    return diffs
-
-
 def _load(path: Path) -> dict:
     try:
         return load_checkpoint(path)
@@ -253,7 +242,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
             raise UserError(f"{config_path} holds a config this version cannot read ({err}); "
                             "use a new --run-dir") from err
         as_json = json.loads(json.dumps(config.to_dict()))  # tuples become lists, as in the stored file
-        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)), as_json)
+        diffs = [d for d in config_differences(json.loads(json.dumps(stored)), as_json)
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:
             raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "

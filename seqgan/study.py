@@ -95,7 +95,8 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
     return summary
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
@@ -106,7 +107,7 @@ def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:
     for row in rows:
         primary = [per_seed[s][row][key] for s in per_seed]
         test = [per_seed[s][row]["nll_test"] for s in per_seed]
-        table[row] = {key: _mean_std(primary), "nll_test": _mean_std(test),
+        table[row] = {key: mean_std(primary), "nll_test": mean_std(test),
                       "per_seed": {s: (per_seed[s][row][key], per_seed[s][row]["nll_test"]) for s in per_seed}}
     checks = {}
     for row in rows:

@@ -116,12 +116,10 @@ def cmd_image_sample(args: argparse.Namespace) -> int:
 
 def cmd_image_study(args: argparse.Namespace) -> int:
     """seqgan image-study."""
+    from seqgan.commands import parse_seeds
     from seqgan.image.study import run_image_study, table_markdown
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError as err:
-        raise UserError(f"--seeds must be comma-separated integers (got {args.seeds!r})") from err
+    seeds = parse_seeds(args.seeds)
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]
     if not seeds or not losses:
         raise UserError("--seeds and --losses must each name at least one value")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-from seqgan.config import _all_keys, _parse_value, _unknown_key_message
+from seqgan.config import apply_overrides, config_from_dict
 from seqgan.errors import UserError
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
 
@@ -134,6 +133,9 @@ class ImageEvalConfig:
 class ImageConfig:
     """Everything that defines an image run; saved in run_dir/config.json."""
 
+    KEYS_COMMAND: ClassVar[str] = "seqgan image-train --keys"  # named in unknown-key errors
+    EXAMPLE_OVERRIDE: ClassVar[str] = "schedule.epochs=10"
+
     name: str = "mnist-ns"
     seed: int = 1
     device: str = "auto"
@@ -158,49 +160,17 @@ class ImageConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ImageConfig:
         """Inverse of `to_dict`; unknown keys are an error naming the closest ones."""
-        return _from_dict(cls, data, "")
-
-
-def _from_dict(cls: type, data: dict, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            raise UserError(_unknown_key_message(prefix + key, _all_keys(ImageConfig)))
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _from_dict(hint, value, prefix + key + ".")
-        elif typing.get_origin(hint) is tuple:
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+        return config_from_dict(cls, data)
 
 
 def apply_image_overrides(config: ImageConfig, overrides: list[str]) -> ImageConfig:
-    """Apply `a.b=value` overrides with type checks, all before validation (as `seqgan.config.apply_overrides`).
+    """Apply `a.b=value` overrides with type checks, all before validation (`seqgan.config.apply_overrides`).
 
     Args:
         config: the preset.
         overrides: strings like "schedule.epochs=10" or "train.d_lr=1e-4".
     """
-    known = _all_keys(ImageConfig)
-    data = config.to_dict()
-    for item in overrides:
-        if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. schedule.epochs=10")
-        key, text = item.split("=", 1)
-        key = key.strip()
-        if key not in known:
-            raise UserError(_unknown_key_message(key, known).replace("`seqgan experiments --keys`",
-                                                                     "`seqgan image-train --keys`"))
-        *parents, leaf = key.split(".")
-        node, cls = data, ImageConfig
-        for name in parents:
-            node, cls = node[name], typing.get_type_hints(cls)[name]
-        node[leaf] = _parse_value(key, text.strip(), typing.get_type_hints(cls)[leaf])
-    return ImageConfig.from_dict(data)
+    return apply_overrides(config, overrides)
 
 
 # ---------------------------------------------------------------- presets

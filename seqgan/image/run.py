@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from seqgan.config import config_differences
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
 from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
@@ -255,17 +256,6 @@ def make_phases(run: ImageRun) -> list[Phase]:
 # ---------------------------------------------------------------- train / resume
 
 
-def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _config_differences(a, b, prefix + key + ".")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a} -> {b}")
-    return diffs
-
-
 def _load(path: Path) -> dict:
     try:
         return load_checkpoint(path)
@@ -305,7 +295,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
         raise UserError(f"--run-dir {run_dir} is a file; pass a folder")
     if config_path.exists():
         stored = _read_config_json(config_path)["config"]
-        diffs = [d for d in _config_differences(json.loads(json.dumps(stored)),
+        diffs = [d for d in config_differences(json.loads(json.dumps(stored)),
                                                 json.loads(json.dumps(config.to_dict())))
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:

@@ -17,6 +17,7 @@ from seqgan.errors import UserError
 from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.run import train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
+from seqgan.study import mean_std
 
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
          "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN"}
@@ -101,7 +102,8 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
     table: dict[str, dict] = {}
     for loss, per_seed in results.items():
         fids = [per_seed[s]["fid"] for s in per_seed]
-        table[loss] = {"fid_mean": statistics.fmean(fids), "fid_std": statistics.stdev(fids) if len(fids) > 1 else 0.0,
+        fid_mean, fid_std = mean_std(fids)
+        table[loss] = {"fid_mean": fid_mean, "fid_std": fid_std,
                        "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss)}
     for key, rank_key in (("fid_mean", "rank"), ("survey_fid", "survey_rank")):
         names = [n for n in table if table[n][key] is not None]
