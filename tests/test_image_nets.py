@@ -11,6 +11,7 @@ from seqgan.image.nets import (
     ConvDiscriminator,
     ConvGenerator,
     NetSpec,
+    UpsampleConv2d,
     build_nets,
     conv_plan,
 )
@@ -92,3 +93,23 @@ def test_mlp_has_the_pytorch_gan_parameter_count():
     assert n_params(g) == 1_510_032
     assert n_params(d) == 533_505
     assert [m.eps for m in g.modules() if isinstance(m, nn.BatchNorm1d)] == [0.8, 0.8, 0.8]
+
+
+@pytest.mark.parametrize("c_in, c_out, size, bias", [(3, 5, 7, True), (4, 2, 8, False), (2, 3, 1, True)])
+def test_upsample_conv_equals_nearest_upsampling_then_a_3x3_conv(c_in, c_out, size, bias):
+    """The four 2x2 phase convs give the upsampled 3x3 conv's outputs and gradients (float64, odd sizes too)."""
+    torch.manual_seed(0)
+    fast = UpsampleConv2d(c_in, c_out).double()
+    if not bias:
+        fast.bias = None
+    slow = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias).double()
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(2, c_in, size, size, dtype=torch.float64, requires_grad=True)
+    y_fast, y_slow = fast(x), slow(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    assert y_fast.shape == (2, c_out, 2 * size, 2 * size)
+    torch.testing.assert_close(y_fast, y_slow, rtol=0, atol=1e-12)
+    weights = torch.randn_like(y_fast)
+    grads_fast = torch.autograd.grad((y_fast * weights).sum(), (x, *fast.parameters()))
+    grads_slow = torch.autograd.grad((y_slow * weights).sum(), (x, *slow.parameters()))
+    for g_fast, g_slow in zip(grads_fast, grads_slow):
+        torch.testing.assert_close(g_fast, g_slow, rtol=0, atol=1e-11)

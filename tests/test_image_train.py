@@ -30,7 +30,9 @@ from tests.test_cli_train import assert_one_line_error
 
 SMALL_SPEC = F.ExtractorSpec(widths=(4, 8), features=16, epochs=2, batch_size=32, lr=1e-2)
 SMALL = {"train": 300, "test": 200}
-SMALL_NETS = ["model.width=8", "model.latent_dim=16", "model.code_dim=8", "train.batch_size=16", "device=cpu"]
+# fp32 (the presets say auto): step tests must not depend on whether this CPU has bf16 units
+SMALL_NETS = ["model.width=8", "model.latent_dim=16", "model.code_dim=8", "train.batch_size=16", "train.precision=fp32",
+              "device=cpu"]
 # a seconds-long CLI run on the tiny synthetic MNIST: 4 epochs of 3 iterations, checkpoints after every epoch
 TINY = ["--dataset", "mnist", "--device", "cpu", *[a for kv in SMALL_NETS[:-1] for a in ("--set", kv)],
         "--set", "schedule.iters_per_epoch=3", "--set", "schedule.epochs=4", "--set", "schedule.eval_every=2",

@@ -175,12 +175,15 @@ def apply_image_overrides(config: ImageConfig, overrides: list[str]) -> ImageCon
 
 # ---------------------------------------------------------------- presets
 
-# CPU: a DCGAN of width 32 and 3,000 G steps (30 epochs of 100), FID on 2,000 samples every 5 epochs and on
-# 10,000 at the end. Measured on the shared 2-core machine, 1 thread, beside another long job: NS 2 min 3 s for
-# 2,000 steps (so about 3 min for this preset), WGAN-GP (5 critic steps + penalty) 14 min 47 s for this preset.
+# Every variant of a scale reads the same number of real images (Lucic et al. train each loss for a fixed number
+# of epochs): an epoch is `iters_per_epoch` D batches, so a variant with n_critic = 5 makes a fifth of the G steps.
+# CPU: a DCGAN of width 32, 30 epochs of 100 D batches (192,000 real images, 3.2 passes over MNIST), bf16 products
+# where the CPU has them; FID on 2,000 samples every 5 epochs and on 10,000 at the end. 2-4 min per run on one
+# core of the 2-core machine (results/image_study/*/summary.json has each run's time).
 CPU_MODEL = ImageModelConfig(net="dcgan", width=32)
 CPU_SCHEDULE = ImageScheduleConfig(epochs=30, iters_per_epoch=100, eval_every=5)
-# GPU: DCGAN width 64 and 30,000 G steps (60 epochs of 500), FID on 10,000 samples every 10 epochs.
+# GPU: DCGAN width 64, 60 epochs of 500 D batches (1.92 M real images, 32 passes over MNIST), FID on 10,000
+# samples every 10 epochs.
 GPU_MODEL = ImageModelConfig(net="dcgan", width=64)
 GPU_SCHEDULE = ImageScheduleConfig(epochs=60, iters_per_epoch=500, eval_every=10)
 SCALES = {"cpu": (CPU_MODEL, CPU_SCHEDULE, ImageEvalConfig(num_samples=2000)),
@@ -205,8 +208,10 @@ def image_config(dataset: str = "mnist", loss: str = "ns", scale: str = "cpu", n
     v = VARIANTS[loss]
     model, schedule, evaluation = SCALES[scale]
     model = replace(model, d_batch_norm=v.d_batch_norm, **({"net": net} if net else {}))
+    schedule = replace(schedule, iters_per_epoch=max(1, schedule.iters_per_epoch // max(v.n_critic, 1)))
     train = ImageTrainConfig(loss=loss, optimizer=v.optimizer, g_lr=v.lr, d_lr=v.lr, beta1=v.betas[0],
-                             beta2=v.betas[1], n_critic=v.n_critic, penalty_weight=v.penalty_weight, clip=v.clip)
+                             beta2=v.betas[1], n_critic=v.n_critic, penalty_weight=v.penalty_weight, clip=v.clip,
+                             precision="auto")
     short = {"fashion_mnist": "fashion"}.get(dataset, dataset)
     return ImageConfig(name=f"{short}-{loss}" + ("" if scale == "cpu" else f"-{scale}"),
                        data=ImageDataConfig(dataset=dataset, image_dir=image_dir),

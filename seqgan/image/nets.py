@@ -179,11 +179,71 @@ class ConvDiscriminator(nn.Module):
 # ---------------------------------------------------------------- PyTorch-GAN's dcgan.py, rebuilt from its description
 
 
+class UpsampleConv2d(nn.Conv2d):
+    """x2 nearest upsampling then a 3x3 conv (padding 1), computed without building the upsampled image.
+
+    Each output pixel (2i + a, 2j + b) sees a 3x3 window of the upsampled map that covers only a 2x2 window of
+    the input, so the four phases (a, b) are 2x2 convs of the input whose taps are sums of the 3x3 taps (rows:
+    phase 0 = (w0, w1 + w2), phase 1 = (w0 + w1, w2); the same for columns). One 2x2 conv producing all four
+    phases does 16 multiply-adds per input pixel and channel pair instead of the 36 of the upsampled conv. The
+    parameters are the 3x3 conv's (same shapes, init and state dict as nn.Conv2d(c_in, c_out, 3, 1, 1) after an
+    nn.Upsample(scale_factor=2)); the outputs agree up to float rounding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 3, 1, 1)
+
+    def phase_kernels(self) -> torch.Tensor:
+        """(4 * O, I, 2, 2): the 2x2 kernels of phases (0, 0), (0, 1), (1, 0), (1, 1), phase-major."""
+        w = self.weight  # (O, I, 3, 3)
+        rows = (torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),  # phase a = 0: (O, I, 2, 3)
+                torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2))  # phase a = 1
+        return torch.cat([torch.stack(pair, -1) for r in rows
+                          for pair in ((r[..., 0], r[..., 1] + r[..., 2]), (r[..., 0] + r[..., 1], r[..., 2]))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, O, 2H, 2W) from (B, I, H, W)."""
+        bias = None if self.bias is None else self.bias.repeat(4)
+        # padding 1 with a 2x2 kernel gives (H + 1, W + 1) positions; phase (a, b) starts at row a, column b
+        phases = nn.functional.conv2d(x, self.phase_kernels(), bias, padding=1)  # (B, 4 O, H + 1, W + 1)
+        return _InterleavePhases.apply(phases)
+
+
+PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+class _InterleavePhases(torch.autograd.Function):
+    """(B, 4 O, H + 1, W + 1) phase maps -> (B, O, 2H, 2W) with y[:, :, 2i + a, 2j + b] = phase (a, b)[i + a, j + b].
+
+    Written out because slicing and stacking would make autograd allocate a zero tensor per phase.
+    """
+
+    @staticmethod
+    def forward(ctx, phases: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        batch, channels, h1, w1 = phases.shape
+        o, height, width = channels // 4, h1 - 1, w1 - 1
+        out = phases.new_empty(batch, o, 2 * height, 2 * width)
+        for k, (a, b) in enumerate(PHASES):
+            out[:, :, a::2, b::2] = phases[:, k * o:(k + 1) * o, a:a + height, b:b + width]
+        ctx.shape = phases.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        batch, channels, h1, w1 = ctx.shape
+        o, height, width = channels // 4, h1 - 1, w1 - 1
+        grad = grad_out.new_zeros(ctx.shape)
+        for k, (a, b) in enumerate(PHASES):
+            grad[:, k * o:(k + 1) * o, a:a + height, b:b + width] = grad_out[:, :, a::2, b::2]
+        return grad
+
+
 class UpsampleGenerator(nn.Module):
     """Upsample-and-conv G of eriklindernoren/PyTorch-GAN implementations/dcgan/dcgan.py.
 
     Z -> linear to (128, H/4, H/4), BN, [x2 nearest upsample, conv3x3 128, BN(eps 0.8), LeakyReLU 0.2],
     [x2, conv3x3 64, BN(eps 0.8), LeakyReLU 0.2], conv3x3 to C, tanh.
+    Each upsample + conv pair is one `UpsampleConv2d` (the same function and parameters, 2.25x fewer products).
 
     Args:
         latent_dim: Z (100 there).
@@ -199,9 +259,8 @@ class UpsampleGenerator(nn.Module):
         self.project = nn.Linear(latent_dim, 128 * self.init_size ** 2)
         self.body = nn.Sequential(
             nn.BatchNorm2d(128),
-            nn.Upsample(scale_factor=2), nn.Conv2d(128, 128, 3, 1, 1), nn.BatchNorm2d(128, eps=0.8),
-            nn.LeakyReLU(LEAK, inplace=True),
-            nn.Upsample(scale_factor=2), nn.Conv2d(128, 64, 3, 1, 1), nn.BatchNorm2d(64, eps=0.8),
+            UpsampleConv2d(128, 128), nn.BatchNorm2d(128, eps=0.8), nn.LeakyReLU(LEAK, inplace=True),
+            UpsampleConv2d(128, 64), nn.BatchNorm2d(64, eps=0.8),
             nn.LeakyReLU(LEAK, inplace=True),
             nn.Conv2d(64, channels, 3, 1, 1), nn.Tanh())
 
