@@ -33,10 +33,17 @@ def _scaled(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, tor
     return weight.detach().t() * LOG2E, bias.detach() * LOG2E
 
 
-def _probs_and_nll(h, scaled, targets, needs_max):
-    """Unnormalised probabilities (R, V), their row sums (R,), and NLL (R,) in nats."""
+def _probs_and_nll(h, scaled, targets, needs_max, out=None):
+    """Unnormalised probabilities (R, V), their row sums (R,), and NLL (R,) in nats.
+
+    `out`, an (R, V) buffer reused across chunks, gets the same numbers as a fresh addmm: the bias is copied in
+    and the product added, which skips faulting in a new (R, V) block per chunk.
+    """
     w2, b2 = scaled
-    x = torch.addmm(b2, h, w2)  # (R, V) base-2 logits; K = H stays a multiple of 16 for a fast GEMM
+    if out is None:
+        x = torch.addmm(b2, h, w2)  # (R, V) base-2 logits; K = H stays a multiple of 16 for a fast GEMM
+    else:
+        x = out.copy_(b2.expand_as(out)).addmm_(h, w2)
     target_logit2 = x.gather(1, targets.unsqueeze(1)).squeeze(1)  # (R,)
     if needs_max:
         shift = x.max(dim=1, keepdim=True).values  # (R, 1)
@@ -100,9 +107,11 @@ class WeightedNLL(torch.autograd.Function):
         grad_h = torch.empty_like(h)
         grad_w = torch.zeros_like(weight)  # (V, H)
         grad_b = torch.zeros_like(bias)  # (V,)
+        block = h.new_empty(min(CHUNK_ROWS, h.shape[0]), weight.shape[0])  # (r, V), turned into gradients in place
         for lo in range(0, h.shape[0], CHUNK_ROWS):
             rows = slice(lo, lo + CHUNK_ROWS)
-            p, z, nll[rows] = _probs_and_nll(h[rows], scaled, targets[rows], needs_max)
+            p, z, nll[rows] = _probs_and_nll(h[rows], scaled, targets[rows], needs_max,
+                                             block[:min(CHUNK_ROWS, h.shape[0] - lo)])
             g = row_weights[rows]
             p.mul_((g / z).unsqueeze(1))  # softmax * weight ...
             p.scatter_add_(1, targets[rows].unsqueeze(1), -g.unsqueeze(1))  # ... minus weight at the target

@@ -303,6 +303,21 @@ def test_killed_image_run_resumes_to_the_same_metrics(tmp_path, run_cli):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
+def test_fid_falls_as_training_goes_on(tiny_mnist, tmp_path, run_cli):
+    """The third FID sanity row: a GAN learning the tiny dataset gets a lower FID at every evaluation here, and
+    ends far below its untrained FID (the full-size curves are in the README's study table)."""
+    run_dir = tmp_path / "run"
+    result = run_cli(["image-train", *TINY, "--loss", "ns", "--set", "schedule.epochs=6",
+                      "--set", "schedule.iters_per_epoch=30", "--set", "eval.fid=true", "--set", "eval.num_samples=100",
+                      "--set", "eval.final_samples=100", "--set", "eval.n_real=200", "--data-dir", tiny_mnist,
+                      "--run-dir", run_dir])
+    assert result.code == 0, result.err
+    fids = [json.loads(x)["fid"] for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
+    assert len(fids) == 4  # init, epochs 2, 4, 6
+    assert fids[-1] < fids[0] / 3
+    assert all(later < earlier for earlier, later in zip(fids, fids[1:])), fids
+
+
 def test_fid_during_training_sampling_and_the_fid_command(tiny_mnist, tmp_path, run_cli):
     run_dir = tmp_path / "run"
     result = run_cli(["image-train", *TINY, "--loss", "ns", "--set", "eval.fid=true", "--set", "eval.num_samples=40",
@@ -352,15 +367,27 @@ def test_image_study_end_to_end(tiny_mnist, tmp_path, run_cli):
         assert row["per_seed"] == {"1": fids[0], "2": fids[1]}
         assert row["fid_mean"] == pytest.approx(sum(fids) / 2)
         assert row["fid_std"] == pytest.approx(abs(fids[0] - fids[1]) / 2 ** 0.5)
+        runs = [[json.loads(line) for line in (out / loss / f"seed{s}" / "metrics.jsonl").read_text().splitlines()]
+                for s in (1, 2)]
+        curves = [[(r["epoch"], r["fid"]) for r in records if r.get("event") == "eval"] for records in runs]
+        assert [e for e, _ in curves[0]] == [0, 2]  # initialisation, then the last epoch (eval_every 5)
+        assert row["fid_curve_mean"] == [[e, pytest.approx((a + b) / 2)]
+                                         for (e, a), (_, b) in zip(curves[0], curves[1])]
+        assert row["still_falling"] == (row["fid_curve_mean"][-1][1] < row["fid_curve_mean"][-2][1])
+        assert row["minutes_mean"] > 0
     assert summary["table"]["ns"]["survey_fid"] == 6.8 and summary["table"]["vae"]["survey_fid"] == 23.8
     table = (out / "table.md").read_text()
     assert table in result.out and "| NS GAN |" in table and "| 23.8 |" in table
     assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # re-running resumes every finished run: nothing is retrained, the summary is the same
-    before = {p: (out / p).read_bytes() for p in ("ns/seed1/checkpoints/last.pt", "vae/seed2/metrics.jsonl")}
+    kept = ("ns/seed1/checkpoints/last.pt", "vae/seed2/metrics.jsonl", "ns/seed2/metrics.json")
+    before = {p: ((out / p).read_bytes(), (out / p).stat().st_mtime_ns) for p in kept}
     again = run_cli(args)
     assert again.code == 0 and json.loads((out / "summary.json").read_text())["table"] == summary["table"]
-    assert all((out / p).read_bytes() == b for p, b in before.items())
+    assert all(((out / p).read_bytes(), (out / p).stat().st_mtime_ns) == b for p, b in before.items())
+    # a run killed before its final FID is resumed and finished, not taken as finished
+    (out / "vae" / "seed1" / "metrics.json").unlink()
+    assert run_cli(args).code == 0 and (out / "vae" / "seed1" / "metrics.json").exists()
 
 
 def test_spearman_and_ranks():

@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from seqgan.core.log import MetricsLog
 from seqgan.errors import UserError
 from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.run import train_image
@@ -54,7 +55,8 @@ def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: 
             run_dir = out_dir / loss / f"seed{seed}"
             print(f"== {loss} seed {seed} -> {run_dir}", flush=True)
             config = apply_image_overrides(configs[loss], [f"seed={seed}"])
-            results[loss][seed] = train_image(config, run_dir, data_dir, argv=["image-study"])
+            final = finished_metrics(run_dir, config) or train_image(config, run_dir, data_dir, argv=["image-study"])
+            results[loss][seed] = {**final, **run_history(run_dir)}
     summary = summarise(dataset, results)
     summary["configs"] = {loss: c.to_dict() for loss, c in configs.items()}
     atomic_write_json(out_dir / "summary.json", summary)
@@ -63,6 +65,34 @@ def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: 
                        sample_figure([(NAMES.get(loss, loss), out_dir / loss / f"seed{seeds[0]}" / "samples.png")
                                       for loss in losses]))
     return summary
+
+
+def finished_metrics(run_dir: Path, config) -> dict | None:
+    """The final metrics of a run that finished with exactly this config (so a re-run only re-summarises), else None.
+
+    Args:
+        run_dir: out/<loss>/seed<S>.
+        config: the run's ImageConfig.
+    """
+    paths = [run_dir / name for name in ("config.json", "metrics.json", "samples.png")]
+    if not all(path.exists() for path in paths):
+        return None
+    try:
+        stored = json.loads(paths[0].read_text(encoding="utf-8"))["config"]
+        final = json.loads(paths[1].read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError):
+        return None  # let train_image resume it and report any real problem
+    return final if stored == json.loads(json.dumps(config.to_dict())) else None
+
+
+def run_history(run_dir: Path) -> dict:
+    """A run's FID curve during training ([epoch, FID on eval.num_samples], from initialisation on) and its
+    wall-clock minutes (training plus evaluations, summed over resumed segments)."""
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    curve = [[r["epoch"], r["fid"]] for r in log.read() if r.get("event") == "eval" and "fid" in r]
+    timing = log.timing_path.read_text(encoding="utf-8").splitlines() if log.timing_path.exists() else []
+    seconds = sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in map(json.loads, filter(None, timing)))
+    return {"fid_curve": curve, "minutes": seconds / 60}
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -91,6 +121,17 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     return cov / var if var else None
 
 
+def _curve_summary(runs: list[dict]) -> dict:
+    """Mean FID curve over seeds (epochs every run evaluated), whether it still fell at the end, mean minutes."""
+    curves = [dict((int(e), f) for e, f in r.get("fid_curve", [])) for r in runs]
+    epochs = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    mean_curve = [[e, statistics.fmean(c[e] for c in curves)] for e in epochs]
+    minutes = [r["minutes"] for r in runs if "minutes" in r]
+    return {"fid_curve_mean": mean_curve,
+            "still_falling": len(mean_curve) >= 2 and mean_curve[-1][1] < mean_curve[-2][1],
+            "minutes_mean": statistics.fmean(minutes) if minutes else None}
+
+
 def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
     """FID mean and std over seeds per loss, our rank, the survey's FID and rank, and their rank correlation.
 
@@ -104,7 +145,8 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
         fids = [per_seed[s]["fid"] for s in per_seed]
         fid_mean, fid_std = mean_std(fids)
         table[loss] = {"fid_mean": fid_mean, "fid_std": fid_std,
-                       "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss)}
+                       "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss),
+                       **_curve_summary([per_seed[s] for s in per_seed])}
     for key, rank_key in (("fid_mean", "rank"), ("survey_fid", "survey_rank")):
         names = [n for n in table if table[n][key] is not None]
         for name, rank in zip(names, _ranks([table[n][key] for n in names])):
@@ -122,12 +164,17 @@ def table_markdown(summary: dict) -> str:
     """The README's table: our FID (mean +- std), rank, and the survey's FID and rank, per loss."""
     n = len(summary["seeds"])
     lines = [f"| loss | FID (ours, mean ± std, {n} seed{'s' if n > 1 else ''}) | rank | Lucic et al. best FID | "
-             "their rank |", "|---|---|---|---|---|"]
+             "their rank | FID during training (epoch: FID) | min/run |", "|---|---|---|---|---|---|---|"]
     for loss, row in summary["table"].items():
         theirs = "" if row["survey_fid"] is None else f"{row['survey_fid']}"
         their_rank = f"{row['survey_rank']:g}" if "survey_rank" in row else ""
+        curve = row.get("fid_curve_mean", [])
+        shown = curve if len(curve) <= 4 else [curve[0], curve[len(curve) // 2], curve[-2], curve[-1]]
+        during = " → ".join(f"{e}: {f:.0f}" for e, f in shown) + (" (still falling)" if row.get("still_falling")
+                                                                  else "")
+        minutes = "" if row.get("minutes_mean") is None else f"{row['minutes_mean']:.1f}"
         lines.append(f"| {NAMES.get(loss, loss)} | {row['fid_mean']:.2f} ± {row['fid_std']:.2f} | {row['rank']:g} | "
-                     f"{theirs} | {their_rank} |")
+                     f"{theirs} | {their_rank} | {during} | {minutes} |")
     rho = summary["spearman_vs_survey"]
     lines.append("")
     lines.append(f"Rank agreement with the survey: Spearman rho = {rho:.2f} over {summary['n_compared']} losses."
