@@ -18,13 +18,12 @@ import torch
 
 from eval.bleu import ReferenceSet, bleu, self_bleu
 from eval.nll import nll_oracle, nll_test
-from eval.significance import mann_whitney_u, welch_t_test
+from eval.significance import mann_whitney_u, mean_std, welch_t_test
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.loop import snapshot_name
 from seqgan.errors import UserError
 from seqgan.experiment import Run, eval_records, load_run
 from seqgan.generator import LSTMGenerator
-from seqgan.study import mean_std
 
 BLEU_ORDERS = (2, 3, 4, 5)
 SMOOTHING = "method1"  # Texygen's choice; named in every signature

@@ -12,6 +12,7 @@ given seed), so p-values, means and intervals match `sacrebleu --paired-bs/--pai
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,11 @@ import numpy as np
 from seqgan.errors import UserError
 
 _CHUNK_ELEMENTS = 4_000_000  # rows of resamples are gathered in chunks of about this many numbers
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value): the "mean ± std over seeds" of every study table."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 @dataclass(frozen=True)

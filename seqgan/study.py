@@ -10,9 +10,9 @@ random state, so the methods differ only in their adversarial phase.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
+from eval.significance import mean_std
 from seqgan.config import ExperimentConfig, apply_overrides
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
 from seqgan.core.log import MetricsLog
@@ -93,11 +93,6 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "table.md", table)
     return summary
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def summarise(per_seed: dict[int, dict], rows: list[str]) -> dict:

@@ -146,3 +146,10 @@ def test_paired_input_errors():
         S.approximate_randomization(np.zeros((3, 2)), np.zeros((3, 2)))
     with pytest.raises(UserError, match="NaN"):
         S.paired_bootstrap(np.array([1.0, np.nan]), np.zeros(2))
+
+
+def test_mean_std_is_the_sample_std_over_seeds():
+    values = [8.893, 8.95, 8.81]
+    mean, std = S.mean_std(values)
+    assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values, ddof=1))
+    assert S.mean_std([4.5]) == (4.5, 0.0)

@@ -12,13 +12,13 @@ import json
 import statistics
 from pathlib import Path
 
+from eval.significance import mean_std
 from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seqgan.core.log import MetricsLog
 from seqgan.errors import UserError
 from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.run import train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
-from seqgan.study import mean_std
 
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
          "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN"}
