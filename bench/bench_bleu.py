@@ -16,24 +16,19 @@ equal nltk to 1e-9. Writes results/bench_bleu.json (or --out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import nltk
+import numpy as np
+from _common import ROOT, machine, write_report  # first: puts the project root on sys.path
+from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-import nltk  # noqa: E402
-import numpy as np  # noqa: E402
-from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu  # noqa: E402
-
-from eval import bleu as B  # noqa: E402
+from eval import bleu as B
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -166,13 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_vs_nltk": speedup,
         "max_abs_diff_vs_nltk_on_subset": max_abs_diff,
         "tokenize_s_not_timed_above": tokenize_s,
-        "environment": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "load_avg_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        },
+        "machine": {**machine(), "numpy": np.__version__},
     }
 
     rows = [
@@ -193,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    print(f"wrote {write_report(args.out, report)}")
     if max_abs_diff > 1e-9:
         print(f"bench_bleu: ours differs from nltk by {max_abs_diff:.3e} > 1e-9", file=sys.stderr)
         return 1

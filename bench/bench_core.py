@@ -12,51 +12,22 @@ sampling 10,000 sequences <= 1 s (22.7 s).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+from _common import machine, timed, write_report  # first: puts the project root on sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from seqgan.adversarial import SeqGANPair  # noqa: E402
-from seqgan.config import ExperimentConfig, apply_overrides  # noqa: E402
-from seqgan.core.runtime import keep_freed_memory, resolve_precision  # noqa: E402
-from seqgan.experiment import build_models  # noqa: E402
-from seqgan.oracle import random_oracle  # noqa: E402
-from seqgan.pretrain import discriminator_epoch  # noqa: E402
+from seqgan.adversarial import SeqGANPair
+from seqgan.config import ExperimentConfig, apply_overrides
+from seqgan.core.runtime import keep_freed_memory, resolve_precision
+from seqgan.experiment import build_models
+from seqgan.oracle import random_oracle
+from seqgan.pretrain import discriminator_epoch
 
 TARGETS = {"g_step": 3.0, "mle_epoch": 2.0, "d_epoch": 12.0, "sample_10k": 1.0}
 TEXTGAN = {"g_step": 32.7, "mle_epoch": 4.6, "d_epoch": 20.7, "sample_10k": 22.7}
-
-
-def timed(fn, repeats: int) -> list[float]:
-    """Wall-clock seconds of `repeats` calls after one warm-up call."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version()}
 
 
 def main() -> int:
@@ -115,7 +86,7 @@ def main() -> int:
         print(f"{key:32s} {value:9.3f} {target or '':>9} {TEXTGAN.get(key, ''):>10}  {met}")
     print(f"oracle-paper schedule estimate: {estimate_paper_h:.1f} h (target <= 11 h; TextGAN-PyTorch ~25 h)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_report(args.out, result)
     return 0
 
 

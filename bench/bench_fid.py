@@ -13,23 +13,16 @@ training run is never timed by accident. Writes results/bench_fid.json (or --out
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from _common import ROOT, machine, timed, write_report  # first: puts the project root on sys.path
 
-import torch  # noqa: E402
-
-from eval import fid as F  # noqa: E402
-from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset, to_unit_range  # noqa: E402
+from eval import fid as F
+from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset, to_unit_range
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,12 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    """(median seconds of `repeats` calls, the last call's result)."""
+    results = []
+    times = timed(lambda: results.append(fn()), repeats, warmup=0)
+    return statistics.median(times), results[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,13 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": {"load_extractor": load_s, "real_features": real_s, "fake_features": feat_s,
                     "frechet_distance": dist_s, "fid_of_samples_cold": cold_s, "fid_of_samples_warm": warm_s},
         "target_seconds": 30, "fid_train_vs_test": result.value, "signature": result.signature,
-        "torch": str(torch.__version__), "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(), "platform": platform.platform(),
+        "machine": machine(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    print(f"wrote {write_report(args.out, report)}")
     return 0
 
 

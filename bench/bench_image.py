@@ -14,24 +14,17 @@ Median of --repeats timed runs of --iters iterations after --warmup iterations. 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from _common import ROOT, machine, write_report  # first: puts the project root on sys.path
 
-import torch  # noqa: E402
-
-from seqgan.core.checkpoint import atomic_write_json  # noqa: E402
-from seqgan.core.runtime import resolve_precision, seed_everything  # noqa: E402
-from seqgan.image.config import apply_image_overrides, image_config  # noqa: E402
-from seqgan.image.run import build_image_run  # noqa: E402
-from seqgan.image.variants import VARIANTS  # noqa: E402
+from seqgan.core.runtime import resolve_precision, seed_everything
+from seqgan.image.config import apply_image_overrides, image_config
+from seqgan.image.run import build_image_run
+from seqgan.image.variants import VARIANTS
 
 # PyTorch-GAN's images/s on this machine (issue 6): its dcgan.py at 32x32, gan.py, wgan_gp.py
 REFERENCE = {"pytorch-gan-dcgan/ns": 147.0, "mlp/ns": 2330.0, "mlp/wgan-gp": 2180.0}
@@ -134,12 +127,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['real_img_per_s']:11.0f} {ref or '':>11} {speedup:>8s}", flush=True)
     report = {"benchmark": "image GAN training iteration (n_critic D steps + 1 G step)", "rows": results,
               "settings": {k: v for k, v in vars(args).items() if k != "out"},
-              "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "cpus": os.cpu_count(), "python": platform.python_version(),
-                          "processor": platform.processor() or platform.machine()},
+              "machine": machine(),
               "reference": "PyTorch-GAN images/s measured on this machine (issue 6)"}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out, report)
+    write_report(args.out, report)
     print(f"wrote {args.out}")
     return 0
 

@@ -15,7 +15,6 @@ MLE epochs of the `coco` preset's generator on its training split and reports to
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import resource
 import sys
@@ -23,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import machine, write_report  # first: puts the project root on sys.path
 
-from text_data.dataset import encode_lines  # noqa: E402
-from text_data.tokenizer import build_tokenizer  # noqa: E402
+from text_data.dataset import encode_lines
+from text_data.tokenizer import build_tokenizer
 
 
 def coco_mle_throughput(data_dir: str | None, epochs: int) -> dict | None:
@@ -112,8 +111,7 @@ def main() -> int:
             result["coco_mle"] = coco
             print(f"coco MLE epoch: {coco['epoch_s_median']:.2f} s for {coco['sequences']:,} sequences, "
                   f"{coco['tokens_per_s']:,.0f} tokens/s")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_report(args.out, {**result, "machine": machine()})
     return 0
 
 

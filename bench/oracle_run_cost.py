@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from _common import write_report
+
 
 def run_cost(run_dir: Path) -> dict:
     """Seconds of training and evaluation, and the peak RSS recorded at the end of the run."""
@@ -48,8 +50,7 @@ def main() -> int:
               f"{cost['peak_rss_mb'] or float('nan'):12.0f}")
     for seed, wall in per_seed.items():
         print(f"oracle preset (pretrain + seqgan), {seed}: {wall / 60:.1f} min (target <= 45 min)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"runs": rows, "oracle_preset_wall_s": per_seed}, indent=2) + "\n")
+    write_report(args.out, {"runs": rows, "oracle_preset_wall_s": per_seed})
     return 0
 
 
