@@ -373,7 +373,7 @@ def test_image_study_end_to_end(tiny_mnist, tmp_path, run_cli):
         assert [e for e, _ in curves[0]] == [0, 2]  # initialisation, then the last epoch (eval_every 5)
         assert row["fid_curve_mean"] == [[e, pytest.approx((a + b) / 2)]
                                          for (e, a), (_, b) in zip(curves[0], curves[1])]
-        assert row["still_falling"] == (row["fid_curve_mean"][-1][1] < row["fid_curve_mean"][-2][1])
+        assert row["still_falling"] == (row["fid_curve_mean"][-1][1] < 0.99 * row["fid_curve_mean"][-2][1])
         assert row["minutes_mean"] > 0
     assert summary["table"]["ns"]["survey_fid"] == 6.8 and summary["table"]["vae"]["survey_fid"] == 23.8
     table = (out / "table.md").read_text()

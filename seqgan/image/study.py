@@ -20,6 +20,7 @@ from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.run import train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
 
+STILL_FALLING = 0.01  # a relative drop of the mean FID between the last two evaluations that says "not converged"
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
          "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN"}
 
@@ -122,13 +123,14 @@ def spearman(a: list[float], b: list[float]) -> float | None:
 
 
 def _curve_summary(runs: list[dict]) -> dict:
-    """Mean FID curve over seeds (epochs every run evaluated), whether it still fell at the end, mean minutes."""
+    """Mean FID curve over seeds (epochs every run evaluated), whether it still fell at the end (by more than
+    STILL_FALLING between the last two evaluations), mean minutes."""
     curves = [dict((int(e), f) for e, f in r.get("fid_curve", [])) for r in runs]
     epochs = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
     mean_curve = [[e, statistics.fmean(c[e] for c in curves)] for e in epochs]
     minutes = [r["minutes"] for r in runs if "minutes" in r]
     return {"fid_curve_mean": mean_curve,
-            "still_falling": len(mean_curve) >= 2 and mean_curve[-1][1] < mean_curve[-2][1],
+            "still_falling": len(mean_curve) >= 2 and mean_curve[-1][1] < (1 - STILL_FALLING) * mean_curve[-2][1],
             "minutes_mean": statistics.fmean(minutes) if minutes else None}
 
 
