@@ -178,8 +178,9 @@ def apply_image_overrides(config: ImageConfig, overrides: list[str]) -> ImageCon
 # Every variant of a scale reads the same number of real images (Lucic et al. train each loss for a fixed number
 # of epochs): an epoch is `iters_per_epoch` D batches, so a variant with n_critic = 5 makes a fifth of the G steps.
 # CPU: a DCGAN of width 32, 30 epochs of 100 D batches (192,000 real images, 3.2 passes over MNIST), bf16 products
-# where the CPU has them; FID on 2,000 samples every 5 epochs and on 10,000 at the end. 2-4 min per run on one
-# core of the 2-core machine (results/image_study/*/summary.json has each run's time).
+# where the CPU has them; FID on 2,000 samples every 5 epochs and on 10,000 at the end. 1-3.5 min per run on one
+# core of the 2-core machine (results/image_study/*/summary.json has each run's time; NS converges in about
+# 4x this budget, WGAN-GP not in 5x: see the README).
 CPU_MODEL = ImageModelConfig(net="dcgan", width=32)
 CPU_SCHEDULE = ImageScheduleConfig(epochs=30, iters_per_epoch=100, eval_every=5)
 # GPU: DCGAN width 64, 60 epochs of 500 D batches (1.92 M real images, 32 passes over MNIST), FID on 10,000

@@ -16,7 +16,7 @@ from eval.significance import mean_std
 from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seqgan.core.log import MetricsLog
 from seqgan.errors import UserError
-from seqgan.image.config import apply_image_overrides, image_config
+from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
 
@@ -68,7 +68,7 @@ def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: 
     return summary
 
 
-def finished_metrics(run_dir: Path, config) -> dict | None:
+def finished_metrics(run_dir: Path, config: ImageConfig) -> dict | None:
     """The final metrics of a run that finished with exactly this config (so a re-run only re-summarises), else None.
 
     Args:
