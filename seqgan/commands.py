@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from seqgan.config import ADVERSARIAL_METHODS
+from seqgan.config import ADVERSARIAL_METHODS, flatten_config
 from seqgan.errors import UserError
 
 CHECKPOINT_HELP = ("last (default); best (lowest held-out NLL among evaluations); an evaluated epoch: 30 "
@@ -225,18 +225,10 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if args.keys:
         from seqgan.config import ExperimentConfig
 
-        flat = _flatten(ExperimentConfig().to_dict())
+        flat = flatten_config(ExperimentConfig().to_dict())
         print("\nconfig keys (--set KEY=VALUE), with the paper defaults:")
         for key in _all_keys(ExperimentConfig):
             print(f"  {key} = {flat[key]}")
     return 0
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, prefix + key + "."))
-        else:
-            out[prefix + key] = value
-    return out

@@ -307,6 +307,17 @@ def apply_overrides(config: Any, overrides: list[str]) -> Any:
     return config_from_dict(root, data)
 
 
+def flatten_config(data: dict, prefix: str = "") -> dict:
+    """A nested config dict as {"section.key": value} (what `--keys` prints and `--set` takes)."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, prefix + key + "."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Every leaf key whose value differs between two nested config dicts, as "key: old -> new"."""
     diffs = []

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,37 @@ SUBPROCESS_ENV_OVERRIDES = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # The tiny end-to-end run every CLI test builds on: the oracle-tiny preset (random 200-token oracle, length 10,
 # a small D) with a short adversarial phase. Seconds on a busy 2-core machine.
 TINY = ["--experiment", "oracle-tiny", "--set", "schedule.adv_epochs=3"]
+
+
+def kill_cli_when(argv: list[str], metrics: Path, ready_marker: str, count: int, timeout: float,
+                  poll_s: float) -> int:
+    """Run `cli.main(argv)` in a subprocess and SIGKILL it once `metrics` holds `count` lines with `ready_marker`.
+
+    Fails the test if the run ends first or the marker does not appear within `timeout` seconds; returns the
+    subprocess's return code (-SIGKILL when it was killed).
+    """
+    code = "import cli, sys; sys.exit(cli.main(sys.argv[1:]))"
+    env = {**os.environ, **SUBPROCESS_ENV_OVERRIDES}
+    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended (code {proc.returncode}) before it could be killed: "
+                            f"{proc.stderr.read().decode()[-2000:]}")
+            text = metrics.read_text() if metrics.exists() else ""
+            if text.count(ready_marker) >= count:
+                break
+            time.sleep(poll_s)
+        else:
+            pytest.fail(f"no {ready_marker!r} in {metrics.name} within the timeout")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    return proc.returncode
 
 
 @dataclass

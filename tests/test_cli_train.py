@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from seqgan.core.checkpoint import load_checkpoint
-from tests.conftest import REPO_ROOT, SUBPROCESS_ENV_OVERRIDES, TINY, CliResult, snapshot
+from tests.conftest import TINY, CliResult, kill_cli_when, snapshot
 
 COMPARED = ["metrics.jsonl", "metrics.json", "samples.txt"]
 
@@ -206,29 +202,9 @@ KILL_ARGS = ["--experiment", "oracle-tiny", "--seed", "3", "--set", "schedule.ad
 
 def _kill_once_adversarial(run_dir: Path, min_epochs: int = 2, timeout: float = 240.0) -> None:
     """Start `seqgan train` in a subprocess and SIGKILL it once metrics.jsonl shows adversarial epochs."""
-    code = "import cli, sys; sys.exit(cli.main(sys.argv[1:]))"
-    env = {**os.environ, **SUBPROCESS_ENV_OVERRIDES}
-    proc = subprocess.Popen([sys.executable, "-c", code, "train", *KILL_ARGS, "--run-dir", str(run_dir)],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    metrics = run_dir / "metrics.jsonl"
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended (code {proc.returncode}) before it could be killed: "
-                            f"{proc.stderr.read().decode()[-2000:]}")
-            text = metrics.read_text() if metrics.exists() else ""
-            if text.count('"phase": "adversarial", "epoch"') >= min_epochs:
-                break
-            time.sleep(0.005)
-        else:
-            pytest.fail("no adversarial epoch within the timeout")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = kill_cli_when(["train", *KILL_ARGS, "--run-dir", run_dir], run_dir / "metrics.jsonl",
+                               '"phase": "adversarial", "epoch"', min_epochs, timeout, poll_s=0.005)
+    assert returncode == -signal.SIGKILL
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path, run_cli):

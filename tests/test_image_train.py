@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +20,7 @@ from seqgan.image.cli import LOSS_NAMES
 from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import build_image_run, make_phases, prepare_images
 from seqgan.image.variants import VARIANTS
-from tests.conftest import REPO_ROOT, SUBPROCESS_ENV_OVERRIDES, snapshot
+from tests.conftest import kill_cli_when, snapshot
 from tests.image_helpers import class_images, write_dataset
 from tests.test_cli_train import assert_one_line_error
 
@@ -268,29 +264,9 @@ def test_killed_image_run_resumes_to_the_same_metrics(tmp_path, run_cli):
     """SIGKILL a `seqgan image-train` subprocess mid-way (a folder of PNGs, no FID), re-run: same files."""
     folder = _image_folder(tmp_path / "pngs")
     killed = tmp_path / "killed"
-    code = "import cli, sys; sys.exit(cli.main(sys.argv[1:]))"
-    env = {**os.environ, **SUBPROCESS_ENV_OVERRIDES}
-    proc = subprocess.Popen([sys.executable, "-c", code, "image-train", *KILL_ARGS, "--image-dir", str(folder),
-                             "--run-dir", str(killed)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended (code {proc.returncode}) before it could be killed: "
-                            f"{proc.stderr.read().decode()[-2000:]}")
-            text = (killed / "metrics.jsonl").read_text() if (killed / "metrics.jsonl").exists() else ""
-            if text.count('"event": "train"') >= 3:
-                break
-            time.sleep(0.002)
-        else:
-            pytest.fail("no training epoch within the timeout")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = kill_cli_when(["image-train", *KILL_ARGS, "--image-dir", folder, "--run-dir", killed],
+                               killed / "metrics.jsonl", '"event": "train"', 3, 120, poll_s=0.002)
+    assert returncode == -signal.SIGKILL
     state = load_checkpoint(killed / "checkpoints" / "last.pt")
     assert 0 < state["position"]["completed"]["adversarial"] < 40
     assert not (killed / "metrics.json").exists()

@@ -73,6 +73,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def cmd_image_train(args: argparse.Namespace) -> int:
     """seqgan image-train."""
+    from seqgan.config import flatten_config
     from seqgan.image.config import apply_image_overrides, image_config
 
     dataset = "folder" if args.image_dir else _dataset(args.dataset)
@@ -80,7 +81,7 @@ def cmd_image_train(args: argparse.Namespace) -> int:
     seed = [f"seed={args.seed}"] if args.seed is not None else []
     config = apply_image_overrides(base, [*_overrides(args), *seed])
     if args.keys:
-        for key, value in _flatten(config.to_dict()).items():
+        for key, value in flatten_config(config.to_dict()).items():
             print(f"{key} = {value}")
         return 0
     if not args.run_dir:
@@ -129,11 +130,3 @@ def cmd_image_study(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, prefix + key + "."))
-        else:
-            out[prefix + key] = value
-    return out
