@@ -330,6 +330,22 @@ def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+def check_same_config(run_dir: Any, stored: dict, current: dict, resumable: tuple[str, ...]) -> None:
+    """Refuse to resume a run whose stored config differs from this one outside the `resumable` key prefixes.
+
+    Args:
+        run_dir: the run directory (named in the error).
+        stored: the config dict in run_dir/config.json (already upgraded to this version's keys).
+        current: the config dict of this invocation.
+        resumable: prefixes of "key: old -> new" differences that may change on resume (e.g. "schedule.").
+    """
+    as_json = json.loads(json.dumps(current))  # tuples become lists, as in the stored file
+    diffs = [d for d in config_differences(json.loads(json.dumps(stored)), as_json) if not d.startswith(resumable)]
+    if diffs:
+        raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
+                        "re-run with the same settings to resume, or use a new --run-dir")
+
+
 def config_to_json(config: ExperimentConfig) -> str:
     """Indented JSON text of the config."""
     return json.dumps(config.to_dict(), indent=2)

@@ -12,7 +12,6 @@ import os
 import resource
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import torch
 
 from eval.nll import nll_oracle, nll_test
 from seqgan.adversarial import SeqGANPair
-from seqgan.config import ExperimentConfig, config_differences
+from seqgan.config import ExperimentConfig, check_same_config
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
-from seqgan.core.log import MetricsLog
+from seqgan.core.log import MetricsLog, eval_records, log_line
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
 from seqgan.core.runtime import keep_freed_memory, pick_device, resolve_precision, seed_everything
 from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
@@ -241,12 +240,7 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
         except (UserError, TypeError) as err:
             raise UserError(f"{config_path} holds a config this version cannot read ({err}); "
                             "use a new --run-dir") from err
-        as_json = json.loads(json.dumps(config.to_dict()))  # tuples become lists, as in the stored file
-        diffs = [d for d in config_differences(json.loads(json.dumps(stored)), as_json)
-                 if not d.startswith(RESUMABLE_CHANGES)]
-        if diffs:
-            raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
-                            "re-run with the same settings to resume, or use a new --run-dir")
+        check_same_config(run_dir, stored, config.to_dict(), RESUMABLE_CHANGES)
     run = build_run(config, data_dir, run_dir)
     resume_state = None
     source_metrics: tuple[Path, int] | None = None
@@ -271,12 +265,12 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
     atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
                                     "version": VERSION, "notes": run.task.notes,
                                     "init_from": str(init_from) if init_from else None})
-    _log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
+    log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
               f"{config.seed} on {run.device}" + (f" from {init_from}" if init_from and not last.exists() else ""))
     run.task.save(run_dir)
     for note in run.task.notes:
         print(f"note: {note}", file=sys.stderr)
-        _log_line(run_dir, f"note: {note}")
+        log_line(run_dir, f"note: {note}")
     if source_metrics is not None:
         src, offset = source_metrics
         with open(src, "rb") as fh:
@@ -309,12 +303,6 @@ def _share_pretraining_snapshots(source: Path, dest: Path) -> None:
             shutil.copyfile(snap, target)
 
 
-def _log_line(run_dir: Path, text: str) -> None:
-    """Append a timestamped line to run_dir/run.log (what happened to the run, in words)."""
-    with open(run_dir / "run.log", "a", encoding="utf-8") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-
-
 def finish(run: Run, run_dir: Path) -> dict:
     """Final evaluation (metrics.json, with signatures) and 100 samples (samples.txt)."""
     g = run.pair.generator
@@ -327,12 +315,6 @@ def finish(run: Run, run_dir: Path) -> dict:
 
 
 PHASE_NAMES = ("pretrain_g", "pretrain_d", "adversarial")
-
-
-def eval_records(run_dir: str | Path) -> list[dict]:
-    """A run's evaluation records after the initial one, in order."""
-    return [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read() if r.get("event") == "eval"
-            and r.get("phase") != "init"]
 
 
 def best_eval(records: list[dict]) -> tuple[dict, str]:

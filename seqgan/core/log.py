@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,15 @@ def progress(total: int, desc: str, initial: int = 0):
 
     return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, disable=None, leave=False,
                 dynamic_ncols=True)
+
+
+def log_line(run_dir: Path, text: str) -> None:
+    """Append a timestamped line to run_dir/run.log (what happened to the run, in words)."""
+    with open(Path(run_dir) / "run.log", "a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+def eval_records(run_dir: str | Path) -> list[dict]:
+    """A run's evaluation records after the initial one, in order."""
+    return [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read() if r.get("event") == "eval"
+            and r.get("phase") != "init"]

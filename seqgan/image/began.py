@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import began_d_loss, began_equilibrium, reconstruction_loss
-from seqgan.image.pair import latents, mixed_precision, real_batch, sample_images
+from seqgan.image.pair import frozen, latents, mixed_precision, real_batch, sample_images
 
 
 class BEGANPair:
@@ -57,13 +57,9 @@ class BEGANPair:
 
     def g_step(self, gen: torch.Generator) -> dict[str, float]:
         """One G update (minimise L(G(z))), then the k_t step; returns g_loss, k, m_global."""
-        self.discriminator.requires_grad_(False)
-        try:
-            with mixed_precision(self.device, self.bf16):
-                fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
-                recon = self.discriminator(fake)  # (B, C, H, W)
-        finally:
-            self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
+            fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
+            recon = self.discriminator(fake)  # (B, C, H, W)
         loss = reconstruction_loss(fake.float(), recon.float())
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,6 +7,9 @@ and the penalty one of `PENALTIES`, so nothing here branches on a loss name.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -34,6 +37,16 @@ def mixed_precision(device: torch.device, bf16: bool):
         bf16: whether to autocast.
     """
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """`module`'s parameters take no gradient inside the block (G's step through D), and do again after it."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
 
 
 def latents(n: int, dim: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -116,13 +129,9 @@ class ImagePair:
 
     def g_step(self, gen: torch.Generator) -> dict[str, float]:
         """One G update through D (whose weights get no gradient); returns g_loss."""
-        self.discriminator.requires_grad_(False)
-        try:
-            with mixed_precision(self.device, self.bf16):
-                fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
-                fake_out = self.discriminator(fake).float()  # (B,)
-        finally:
-            self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
+            fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
+            fake_out = self.discriminator(fake).float()  # (B,)
         loss = self.loss.g(fake_out)
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from seqgan.config import config_differences
+from seqgan.config import check_same_config
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
-from seqgan.core.log import MetricsLog
+from seqgan.core.log import MetricsLog, eval_records, log_line
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
 from seqgan.core.losses import LOSSES, PENALTIES
 from seqgan.core.pair import GANPair
@@ -89,16 +88,14 @@ def _bf16(config: ImageConfig, device: torch.device) -> bool:
     return resolve_precision(config.train.precision, device) == "bf16"
 
 
-def _optimizer(config: ImageConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(config: ImageConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     t = config.train
-    return OPTIMIZERS[t.optimizer](params, t.g_lr, (t.beta1, t.beta2))
+    return OPTIMIZERS[t.optimizer](params, lr, (t.beta1, t.beta2))
 
 
 def _optimizers(config: ImageConfig, g: torch.nn.Module,
                 d: torch.nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    t = config.train
-    factory = OPTIMIZERS[t.optimizer]
-    return factory(g.parameters(), t.g_lr, (t.beta1, t.beta2)), factory(d.parameters(), t.d_lr, (t.beta1, t.beta2))
+    return _optimizer(config, g.parameters(), config.train.g_lr), _optimizer(config, d.parameters(), config.train.d_lr)
 
 
 def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
@@ -136,7 +133,7 @@ def _vae_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torc
 
     decoder, encoder = build_nets(config.model.net, spec, init, d_out=2 * spec.latent_dim)
     decoder, encoder = decoder.to(images.device), encoder.to(images.device)
-    opt = _optimizer(config, [*decoder.parameters(), *encoder.parameters()])
+    opt = _optimizer(config, [*decoder.parameters(), *encoder.parameters()], config.train.g_lr)
     return VAEPair(decoder, encoder, images, opt, config.train.batch_size, spec.latent_dim,
                    _bf16(config, images.device))
 
@@ -272,11 +269,6 @@ def _read_config_json(path: Path) -> dict:
         raise UserError(f"{path} is unreadable or not an image run's config ({err}); use a new --run-dir") from err
 
 
-def _log_line(run_dir: Path, text: str) -> None:
-    with open(run_dir / "run.log", "a", encoding="utf-8") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-
-
 def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None = None,
                 argv: list[str] | None = None, images: torch.Tensor | None = None) -> dict:
     """Train an image run from scratch, or resume it if `run_dir` holds one; returns the final metrics.
@@ -295,12 +287,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
         raise UserError(f"--run-dir {run_dir} is a file; pass a folder")
     if config_path.exists():
         stored = _read_config_json(config_path)["config"]
-        diffs = [d for d in config_differences(json.loads(json.dumps(stored)),
-                                                json.loads(json.dumps(config.to_dict())))
-                 if not d.startswith(RESUMABLE_CHANGES)]
-        if diffs:
-            raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
-                            "re-run with the same settings to resume, or use a new --run-dir")
+        check_same_config(run_dir, stored, config.to_dict(), RESUMABLE_CHANGES)
     images = load_training_images(config, data_dir) if images is None else prepare_images(config, images)
     run = build_image_run(config, images, data_dir)
     resume_state = _load(last) if last.exists() else None
@@ -315,7 +302,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv, "version": VERSION,
                                     "image_shape": list(run.image_shape), "num_train_images": len(images)})
-    _log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
+    log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
               f"{config.seed} on {run.device} ({len(images)} images {'x'.join(map(str, run.image_shape))})")
     gen = seed_everything(config.seed, run.device)
     train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate, eval_every=config.schedule.eval_every,
@@ -344,12 +331,6 @@ def finish(run: ImageRun, run_dir: Path) -> dict:
 
 
 # ---------------------------------------------------------------- load
-
-
-def eval_records(run_dir: str | Path) -> list[dict]:
-    """A run's evaluation records after the initial one, in order."""
-    return [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read() if r.get("event") == "eval"
-            and r.get("phase") != "init"]
 
 
 def resolve_checkpoint(run_dir: str | Path, checkpoint: str) -> tuple[Path, bool, str]:
