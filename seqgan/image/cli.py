@@ -17,7 +17,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--net", default=None, help="dcgan (default: conv G/D sized to the images), "
                    "mlp, or pytorch-gan-dcgan (PyTorch-GAN's dcgan.py nets)")
     p.add_argument("--scale", default="cpu",
-                   help="cpu: minutes on 2 cores (default); gpu: a wider net and a 15x longer schedule")
+                   help="cpu: minutes on 2 cores (default); gpu: a wider net and 10x the training images")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set schedule.epochs=10 (repeatable; --keys lists them)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
