@@ -70,7 +70,8 @@ def bench_row(net: str, loss: str, size: int, args: argparse.Namespace) -> dict:
         f"train.precision={args.precision}"])
     images = torch.randint(0, 256, (60_000, 1, size, size), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))  # (N, 1, H, W)
-    run = build_image_run(config, images)
+    labels = torch.randint(0, 10, (60_000,), generator=torch.Generator().manual_seed(1))  # (N,) for CGAN, ACGAN
+    run = build_image_run(config, images, labels=labels)
     pair, gen = run.pair, seed_everything(1, run.device)
     n_critic = config.train.n_critic
 

@@ -54,6 +54,11 @@ def fake_images(n: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(images).unsqueeze(1)  # (n, 1, 28, 28) uint8
 
 
+def fake_labels(n: int = 64, seed: int = 0) -> torch.Tensor:
+    _, labels = class_images(n, seed)
+    return torch.from_numpy(labels).long()  # (n,) the classes of fake_images(n, seed)
+
+
 def params(module: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 
@@ -76,7 +81,7 @@ def test_cli_loss_names_are_the_variants():
 @pytest.mark.parametrize("net", ["dcgan", "mlp"])
 @pytest.mark.parametrize("loss", sorted(VARIANTS))
 def test_one_step_of_each_variant_changes_g_and_d(loss, net):
-    run = build_image_run(small_config(loss, net), fake_images())
+    run = build_image_run(small_config(loss, net), fake_images(), labels=fake_labels())  # CGAN, ACGAN use labels
     pair, gen = run.pair, seed_everything(1)
     g0, d0 = params(pair.generator), params(pair.discriminator)
     if loss == "vae":  # one ELBO step trains encoder ("D") and decoder (G) together

@@ -132,6 +132,40 @@ LOSSES: dict[str, GANLoss] = {
 }
 
 
+# ---------------------------------------------------------------- auxiliary heads (ACGAN, InfoGAN)
+
+
+def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """-L_C for one set of images: the cross-entropy -E[log P(C = c | X)] of the class head (Odena et al., 2017,
+    Section 3; ACGAN's D maximises L_S + L_C, its G L_C - L_S), batch mean.
+
+    Args:
+        logits: (B, K) class logits of D's auxiliary head.
+        classes: (B,) int64 targets in 0..K-1 (the true labels of real images, the sampled ones of G's images).
+    """
+    return F.cross_entropy(logits, classes)
+
+
+def info_loss(cat_logits: torch.Tensor, cat: torch.Tensor, cont_mean: torch.Tensor, cont: torch.Tensor,
+              cont_weight: float = 1.0) -> torch.Tensor:
+    """-L_I(G, Q) + const: minus InfoGAN's variational lower bound on I(c; G(z, c)) (Chen et al., 2016,
+    Section 5; the survey's Eq. 30), per image, batch mean. H(c) is a constant of the code prior and is left out.
+
+    Q's categorical factor is a softmax over the K values (its -log Q(c|x) is a cross-entropy); each continuous
+    code gets a Gaussian with Q's mean and a fixed unit variance (the authors' `fix_std=True`), whose -log Q(c|x)
+    is 0.5 (c - mean)^2 + 0.5 log(2 pi), summed over codes (the constant is left out too).
+
+    Args:
+        cat_logits: (B, K) Q's logits for the categorical code.
+        cat: (B,) int64 the categorical code values G was given.
+        cont_mean: (B, L) Q's means for the continuous codes (L may be 0).
+        cont: (B, L) the continuous codes G was given.
+        cont_weight: weight of the continuous codes' term.
+    """
+    gaussian_nll = 0.5 * (cont - cont_mean).pow(2).sum(1).mean()  # 0 when L = 0
+    return F.cross_entropy(cat_logits, cat) + cont_weight * gaussian_nll
+
+
 # ---------------------------------------------------------------- gradient penalties
 
 

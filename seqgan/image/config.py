@@ -56,11 +56,15 @@ class ImageModelConfig:
     g_batch_norm: bool = True
     d_batch_norm: bool = True  # the preset takes the variant's (off for WGAN-GP, DRAGAN, BEGAN, VAE)
     code_dim: int = 64  # BEGAN: size of the autoencoder's code
+    classes: int = 10  # CGAN, ACGAN: K, the dataset's label classes; InfoGAN: values of the categorical code
+    continuous_codes: int = 2  # InfoGAN: continuous codes U(-1, 1) (2 on MNIST, as the paper)
 
     def __post_init__(self) -> None:
         _check(self.net in NET_NAMES, f"model.net must be one of {', '.join(NET_NAMES)}, not {self.net!r}")
         _check(self.latent_dim >= 1 and self.width >= 1 and self.code_dim >= 1,
                "model.latent_dim, model.width and model.code_dim must be >= 1")
+        _check(self.classes >= 2 and self.continuous_codes >= 0,
+               "model.classes must be >= 2 and model.continuous_codes >= 0")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class ImageTrainConfig:
     clip: float = 0.0  # WGAN: clip D's weights to [-clip, clip] (0 = off)
     began_gamma: float = 0.5
     began_lambda_k: float = 0.001
+    info_weight: float = 1.0  # InfoGAN's lambda on L_I, in D's (Q's) and G's loss (Chen et al.: 1)
+    info_cont_weight: float = 1.0  # weight of the continuous codes' Gaussian NLL in L_I (authors' MNIST code: 1)
     # forward passes of G and D: fp32, bf16 (autocast; weights, optimizers, losses and penalties stay fp32), or
     # auto = bf16 where the hardware multiplies bf16 fast (AVX512-BF16/AMX CPUs, bf16 CUDA)
     precision: str = "fp32"
@@ -96,6 +102,8 @@ class ImageTrainConfig:
         _check(self.precision in ("fp32", "bf16", "auto"), "train.precision must be fp32, bf16 or auto")
         _check(0 < self.began_gamma <= 1 and self.began_lambda_k >= 0,
                "train.began_gamma must be in (0, 1] and train.began_lambda_k >= 0")
+        _check(self.info_weight >= 0 and self.info_cont_weight >= 0,
+               "train.info_weight and train.info_cont_weight must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -150,8 +158,13 @@ class ImageConfig:
         _check(self.data.dataset != "folder" or not self.eval.fid,
                "FID needs a dataset with a trained feature extractor (mnist, fashion_mnist); for a folder of "
                "images use --set eval.fid=false and score samples with `seqgan fid --real DIR --fake DIR`")
-        _check(self.model.net != "pytorch-gan-dcgan" or VARIANTS[self.train.loss].pair == "gan",
-               f"model.net=pytorch-gan-dcgan has no encoder form for {self.train.loss}; use dcgan or mlp")
+        variant = VARIANTS[self.train.loss]
+        _check(self.model.net != "pytorch-gan-dcgan" or variant.pair in ("gan", "cgan"),
+               f"model.net=pytorch-gan-dcgan has no encoder form (its D gives one score) for {self.train.loss}; "
+               "use dcgan or mlp")
+        _check(self.data.dataset != "folder" or not variant.labels,
+               f"--loss {self.train.loss} trains on class labels, which a folder of images does not have; use "
+               "--dataset mnist or fashion_mnist, or --loss infogan (no labels)")
 
     def to_dict(self) -> dict:
         """Plain nested dict."""
@@ -210,7 +223,7 @@ def image_config(dataset: str = "mnist", loss: str = "ns", scale: str = "cpu", n
     model, schedule, evaluation = SCALES[scale]
     model = replace(model, d_batch_norm=v.d_batch_norm, **({"net": net} if net else {}))
     schedule = replace(schedule, iters_per_epoch=max(1, schedule.iters_per_epoch // max(v.n_critic, 1)))
-    train = ImageTrainConfig(loss=loss, optimizer=v.optimizer, g_lr=v.lr, d_lr=v.lr, beta1=v.betas[0],
+    train = ImageTrainConfig(loss=loss, optimizer=v.optimizer, g_lr=v.g_lr or v.lr, d_lr=v.lr, beta1=v.betas[0],
                              beta2=v.betas[1], n_critic=v.n_critic, penalty_weight=v.penalty_weight, clip=v.clip,
                              precision="auto")
     short = {"fashion_mnist": "fashion"}.get(dataset, dataset)

@@ -16,6 +16,16 @@ from torch import nn
 from seqgan.core.losses import GANLoss, Penalty
 
 
+def _batch_index(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """B indices (B,) drawn uniformly with replacement from range(n) with `gen`, moved to `device`."""
+    return torch.randint(n, (batch_size,), generator=gen, device=gen.device).to(device)
+
+
+def _unit_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-1, 1]; a float batch is returned as it is."""
+    return batch.float() / 127.5 - 1.0 if batch.dtype == torch.uint8 else batch
+
+
 def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> torch.Tensor:
     """A batch drawn uniformly with replacement from the training set, as float in [-1, 1].
 
@@ -24,9 +34,21 @@ def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> t
         batch_size: B.
         gen: the run's generator (on the same device as `images`).
     """
-    index = torch.randint(len(images), (batch_size,), generator=gen, device=gen.device).to(images.device)
-    batch = images[index]  # (B, C, H, W)
-    return batch.float() / 127.5 - 1.0 if batch.dtype == torch.uint8 else batch
+    return _unit_range(images[_batch_index(len(images), batch_size, gen, images.device)])  # (B, C, H, W)
+
+
+def real_labelled_batch(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                        gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`real_batch` with each image's class label, drawn at the same indices (and with the same draws).
+
+    Args:
+        images: uint8 (N, C, H, W) on the run's device.
+        labels: int64 (N,) on the same device.
+        batch_size: B.
+        gen: the run's generator.
+    """
+    index = _batch_index(len(images), batch_size, gen, images.device)  # (B,)
+    return _unit_range(images[index]), labels[index]  # (B, C, H, W), (B,)
 
 
 def mixed_precision(device: torch.device, bf16: bool):
@@ -67,11 +89,23 @@ def sample_images(generator: nn.Module, n: int, latent_dim: int, gen: torch.Gene
         device: where G lives.
         batch_size: images per forward pass.
     """
+    return generate(generator, latents(n, latent_dim, gen, device), batch_size)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, inputs: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """G's images (n, C, H, W) in [-1, 1] for given inputs, in eval mode (batch-norm running statistics), on the CPU.
+
+    Args:
+        generator: G.
+        inputs: (n, Z') G's inputs (latents, and codes for the conditional pairs) on G's device.
+        batch_size: images per forward pass.
+    """
     was_training = generator.training
     generator.eval()
     try:
-        z = latents(n, latent_dim, gen, device)  # (n, Z)
-        return torch.cat([generator(z[i:i + batch_size]).float().cpu() for i in range(0, n, batch_size)])
+        n = len(inputs)
+        return torch.cat([generator(inputs[i:i + batch_size]).float().cpu() for i in range(0, n, batch_size)])
     finally:
         generator.train(was_training)
 

@@ -2,7 +2,8 @@
 
 The run directory is the text runs' one: config.json (resolved config, argv, image shape), metrics.jsonl,
 timing.jsonl, run.log, checkpoints/ (last.pt, adversarial.pt, eval-adversarial-E.pt generator snapshots),
-metrics.json (final FID with its signature) and samples.png (a grid of 64 samples).
+metrics.json (final FID with its signature, and the class metric of the conditional variants) and samples.png
+(a grid of 64 samples; one row per class for the conditional variants).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -28,18 +30,24 @@ from seqgan.image.config import ImageConfig
 from seqgan.image.nets import AutoEncoder, NetSpec, architecture, build_nets
 from seqgan.image.variants import OPTIMIZERS, VARIANTS, Variant
 
+if TYPE_CHECKING:  # eval.fid imports the image data module; only the type is needed here
+    from eval.fid import FIDResult
+
 VERSION = "0.1.0"
 PHASE = "adversarial"  # the one phase of an image run (the name text runs use for their GAN phase)
 # config keys that may change when a run is resumed (to extend it or evaluate differently)
 RESUMABLE_CHANGES = ("schedule.epochs:", "schedule.eval_every:", "schedule.checkpoint_every_s:", "eval.")
 GRID_SAMPLES = 64
+GRID_PER_CLASS = 10  # samples.png of a conditional variant: K rows of this many images
 
 
 # ---------------------------------------------------------------- data
 
 
-def load_training_images(config: ImageConfig, data_dir: str | None = None) -> torch.Tensor:
-    """The training images as uint8 (N, C, H, W), resized / converted as the config says.
+def load_training_data(config: ImageConfig,
+                       data_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The training images as uint8 (N, C, H, W), resized / converted as the config says, and their int64 labels
+    (N,) (None for a folder of images).
 
     Args:
         config: the run's config (its data section).
@@ -49,9 +57,9 @@ def load_training_images(config: ImageConfig, data_dir: str | None = None) -> to
 
     d = config.data
     if d.dataset == "folder":
-        return prepare_images(config, load_image_folder(d.image_dir, d.image_size or 32, d.channels or 3))
-    images, _ = load_image_dataset(d.dataset, "train", data_dir)  # (N, 1, 28, 28)
-    return prepare_images(config, images)
+        return prepare_images(config, load_image_folder(d.image_dir, d.image_size or 32, d.channels or 3)), None
+    images, labels = load_image_dataset(d.dataset, "train", data_dir)  # (N, 1, 28, 28), (N,)
+    return prepare_images(config, images), prepare_labels(config, labels)
 
 
 def prepare_images(config: ImageConfig, images: torch.Tensor) -> torch.Tensor:
@@ -64,6 +72,16 @@ def prepare_images(config: ImageConfig, images: torch.Tensor) -> torch.Tensor:
     d = config.data
     images = images[:d.limit] if d.limit else images
     return _convert(images, d.image_size or images.shape[-1], d.channels or images.shape[1])
+
+
+def prepare_labels(config: ImageConfig, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The labels of the images `prepare_images` keeps: the first data.limit (all when 0); None stays None.
+
+    Args:
+        config: the run's config.
+        labels: int64 (N,) or None.
+    """
+    return labels[:config.data.limit] if labels is not None and config.data.limit else labels
 
 
 def _convert(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
@@ -99,7 +117,7 @@ def _optimizers(config: ImageConfig, g: torch.nn.Module,
 
 
 def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
-              init: torch.Generator) -> GANPair:
+              labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
     from seqgan.image.pair import ImagePair
 
     g, d = build_nets(config.model.net, spec, init)
@@ -112,7 +130,7 @@ def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torc
 
 
 def _began_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
-                init: torch.Generator) -> GANPair:
+                labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
     from seqgan.image.began import BEGANPair
 
     g, _ = build_nets(config.model.net, spec, init)
@@ -128,7 +146,7 @@ def _began_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: to
 
 
 def _vae_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
-              init: torch.Generator) -> GANPair:
+              labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
     from seqgan.image.vae import VAEPair
 
     decoder, encoder = build_nets(config.model.net, spec, init, d_out=2 * spec.latent_dim)
@@ -138,9 +156,51 @@ def _vae_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torc
                    _bf16(config, images.device))
 
 
-# a variant's pair type -> builder(config, variant, net sizes, training images, init generator) -> GANPair
-PairBuilder = Callable[[ImageConfig, Variant, NetSpec, torch.Tensor, torch.Generator], GANPair]
-PAIRS: dict[str, PairBuilder] = {"gan": _gan_pair, "began": _began_pair, "vae": _vae_pair}
+def _conditional(cls: type, config: ImageConfig, variant: Variant, spec: NetSpec, nets: tuple[torch.nn.Module, ...],
+                 images: torch.Tensor, labels: torch.Tensor | None, **extra) -> GANPair:
+    """A conditional pair of class `cls` around built (G, D): on the images' device, with optimizers."""
+    g, d = (net.to(images.device) for net in nets)
+    g_opt, d_opt = _optimizers(config, g, d)
+    t, m = config.train, config.model
+    return cls(g, d, images, labels, LOSSES[variant.loss], g_opt, d_opt, t.batch_size, spec.latent_dim, m.classes,
+               bf16=_bf16(config, images.device), **extra)
+
+
+def _cgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+               labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.conditional import CGANPair
+
+    k, net = config.model.classes, config.model.net
+    g, _ = build_nets(net, replace(spec, latent_dim=spec.latent_dim + k), init)  # G: [z, onehot(y)]
+    _, d = build_nets(net, replace(spec, channels=spec.channels + k), init)  # D: image + K label planes
+    return _conditional(CGANPair, config, variant, spec, (g, d), images, labels)
+
+
+def _acgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.conditional import ACGANPair
+
+    k = config.model.classes
+    nets = build_nets(config.model.net, replace(spec, latent_dim=spec.latent_dim + k), init, d_out=1 + k)
+    return _conditional(ACGANPair, config, variant, spec, nets, images, labels)
+
+
+def _infogan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                  labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.conditional import InfoGANPair
+
+    m, t = config.model, config.train
+    codes = m.classes + m.continuous_codes
+    nets = build_nets(m.net, replace(spec, latent_dim=spec.latent_dim + codes), init, d_out=1 + codes)
+    return _conditional(InfoGANPair, config, variant, spec, nets, images, None, continuous=m.continuous_codes,
+                        info_weight=t.info_weight, cont_weight=t.info_cont_weight)
+
+
+# a variant's pair type -> builder(config, variant, net sizes, training images, their labels or None, init
+# generator) -> GANPair
+PairBuilder = Callable[[ImageConfig, Variant, NetSpec, torch.Tensor, torch.Tensor | None, torch.Generator], GANPair]
+PAIRS: dict[str, PairBuilder] = {"gan": _gan_pair, "began": _began_pair, "vae": _vae_pair, "cgan": _cgan_pair,
+                                 "acgan": _acgan_pair, "infogan": _infogan_pair}
 
 
 @dataclass
@@ -179,8 +239,17 @@ class ImageRun:
         """
         return self.pair.sample(n, gen)
 
-    def fid(self, n: int):
+    def fid(self, n: int) -> FIDResult:
         """FID (eval.fid.FIDResult) of n samples drawn with the run's evaluation seed."""
+        return self.scores(n)[0]
+
+    def scores(self, n: int) -> tuple[FIDResult, dict]:
+        """FID (eval.fid.FIDResult) of n samples drawn with the run's evaluation seed, and the variant's class
+        metric of the same samples as {name: value, name_signature: ...} ({} for an unconditional variant).
+
+        Args:
+            n: number of samples.
+        """
         from eval.fid import fid_of_samples, load_or_train_extractor
 
         if self._extractor is None:
@@ -188,14 +257,36 @@ class ImageRun:
         fake = self.sample(n, torch.Generator().manual_seed(eval_seed(self.config)))  # (n, C, H, W)
         if fake.shape[1:] != (1, 28, 28):  # the extractor reads MNIST-shaped images
             fake = _convert_float(fake, 28, 1)
-        return fid_of_samples(fake, self.dataset, self.data_dir, n_real=self.config.eval.n_real,
-                              extractor=self._extractor)
+        fid = fid_of_samples(fake, self.dataset, self.data_dir, n_real=self.config.eval.n_real,
+                             extractor=self._extractor)
+        metric = VARIANTS[self.config.train.loss].class_metric
+        if not metric:
+            return fid, {}
+        from eval.class_metrics import score_samples
+
+        # the conditional pairs' sample(n) conditions image i on class (or code) i % K: balanced_labels(n)
+        return fid, score_samples(metric, self._extractor, fake, self.pair.balanced_labels(n))
 
     def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
-        """The in-training evaluation: FID of eval.num_samples samples (nothing when eval.fid is off)."""
+        """The in-training evaluation: FID of eval.num_samples samples and the variant's class metric of the same
+        samples (nothing when eval.fid is off)."""
         if not self.config.eval.fid:
             return {}
-        return {"fid": self.fid(self.config.eval.num_samples).value}
+        fid, classes = self.scores(self.config.eval.num_samples)
+        return {"fid": fid.value, **{k: v for k, v in classes.items() if not k.endswith("_signature")}}
+
+    def sample_grid(self, gen: torch.Generator) -> tuple[torch.Tensor, int]:
+        """The images of samples.png and how many go in a row: GRID_SAMPLES in rows of 8, or for a conditional
+        variant one row of GRID_PER_CLASS per class (or categorical code value).
+
+        Args:
+            gen: draws the latents.
+        """
+        from seqgan.image.conditional import ConditionalPair, class_grid
+
+        if isinstance(self.pair, ConditionalPair):
+            return class_grid(self.pair, GRID_PER_CLASS, gen), GRID_PER_CLASS
+        return self.sample(GRID_SAMPLES, gen), 8
 
 
 def _convert_float(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
@@ -213,15 +304,33 @@ def eval_seed(config: ImageConfig) -> int:
     return config.seed * 1_000_003 + 4242
 
 
+def _checked_labels(config: ImageConfig, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """`labels` if there is one per image, each in 0..model.classes - 1; None for a run built only to sample."""
+    k, n = config.model.classes, len(images)
+    if labels is None:
+        if n:
+            raise UserError(f"--loss {config.train.loss} trains on class labels and got images without any; use "
+                            "--dataset mnist or fashion_mnist")
+        return None
+    if len(labels) != n:
+        raise UserError(f"got {len(labels)} labels for {n} images; pass one label per image")
+    if n and not 0 <= int(labels.min()) <= int(labels.max()) < k:
+        raise UserError(f"labels run from {int(labels.min())} to {int(labels.max())}, outside 0..{k - 1}; set "
+                        "model.classes to the dataset's number of classes")
+    return labels
+
+
 def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, data_dir: str | None = None,
-                    image_shape: tuple[int, int, int] | None = None) -> ImageRun:
-    """The pair a config describes, initialised from its seed, holding `images` on the run's device.
+                    image_shape: tuple[int, int, int] | None = None,
+                    labels: torch.Tensor | None = None) -> ImageRun:
+    """The pair a config describes, initialised from its seed, holding `images` (and `labels`) on the run's device.
 
     Args:
         config: the run's config.
         images: uint8 (N, C, H, W) training images, or None to build for sampling only (then image_shape).
         data_dir: where named datasets live (FID reads the real test split from there).
         image_shape: (C, H, W) when images is None.
+        labels: int64 (N,) class labels of the images: needed to train CGAN and ACGAN, ignored by the others.
     """
     device = pick_device(config.device)
     seed_everything(config.seed)
@@ -234,10 +343,13 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
         raise UserError(f"images must be square, got {h}x{w}; resize them with --set data.image_size=N")
     variant = VARIANTS[config.train.loss]
     m = config.model
+    labels = _checked_labels(config, images, labels) if variant.labels else None  # only CGAN and ACGAN use them
+    labels = None if labels is None else labels.to(device)
     spec = NetSpec(image_size=h, channels=c, latent_dim=m.latent_dim, width=m.width, g_batch_norm=m.g_batch_norm,
                    d_batch_norm=m.d_batch_norm)
     try:
-        pair = PAIRS[variant.pair](config, variant, spec, images.to(device), torch.Generator().manual_seed(config.seed))
+        pair = PAIRS[variant.pair](config, variant, spec, images.to(device), labels,
+                                   torch.Generator().manual_seed(config.seed))
     except ValueError as err:  # a net that cannot take this image size or variant
         raise UserError(f"model.net={m.net}: {err}") from err
     return ImageRun(config, pair, device, (c, h, w), data_dir)
@@ -270,7 +382,8 @@ def _read_config_json(path: Path) -> dict:
 
 
 def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None = None,
-                argv: list[str] | None = None, images: torch.Tensor | None = None) -> dict:
+                argv: list[str] | None = None, images: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> dict:
     """Train an image run from scratch, or resume it if `run_dir` holds one; returns the final metrics.
 
     Args:
@@ -279,6 +392,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
         data_dir: where named datasets live.
         argv: the command line, stored in config.json.
         images: uint8 (N, C, H, W) training images to use instead of loading the config's dataset (tests).
+        labels: int64 (N,) their class labels (CGAN, ACGAN), with `images`.
     """
     run_dir = Path(run_dir)
     config_path, last = run_dir / "config.json", run_dir / "checkpoints" / "last.pt"
@@ -288,8 +402,11 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
     if config_path.exists():
         stored = _read_config_json(config_path)["config"]
         check_same_config(run_dir, stored, config.to_dict(), RESUMABLE_CHANGES)
-    images = load_training_images(config, data_dir) if images is None else prepare_images(config, images)
-    run = build_image_run(config, images, data_dir)
+    if images is None:
+        images, labels = load_training_data(config, data_dir)
+    else:
+        images, labels = prepare_images(config, images), prepare_labels(config, labels)
+    run = build_image_run(config, images, data_dir, labels=labels)
     resume_state = _load(last) if last.exists() else None
     if resume_state is not None and resume_state.get("architecture") != run.architecture():
         raise UserError(f"the checkpoint {last} holds different nets than this config builds (net "
@@ -316,17 +433,19 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
 
 
 def finish(run: ImageRun, run_dir: Path) -> dict:
-    """Final FID on eval.final_samples samples (metrics.json, with its signature) and samples.png."""
+    """Final FID on eval.final_samples samples (metrics.json, with its signature; and the conditional variants'
+    class metric with its signature) and samples.png."""
     from seqgan.image.data import save_image_grid
 
     c = run.config
     final: dict = {"loss": c.train.loss, "net": c.model.net, "dataset": c.data.dataset, "seed": c.seed,
                    "experiment": c.name}
     if c.eval.fid:
-        result = run.fid(c.eval.final_samples)
-        final = {"fid": result.value, "fid_signature": result.signature, **final}
+        result, classes = run.scores(c.eval.final_samples)
+        final = {"fid": result.value, "fid_signature": result.signature, **classes, **final}
     atomic_write_json(run_dir / "metrics.json", final)
-    save_image_grid(run.sample(GRID_SAMPLES, torch.Generator().manual_seed(eval_seed(c))), run_dir / "samples.png")
+    grid, nrow = run.sample_grid(torch.Generator().manual_seed(eval_seed(c)))
+    save_image_grid(grid, run_dir / "samples.png", nrow=nrow)
     return final
 
 

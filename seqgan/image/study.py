@@ -22,7 +22,7 @@ from seqgan.image.variants import SURVEY_FID, VARIANTS
 
 STILL_FALLING = 0.01  # a relative drop of the mean FID between the last two evaluations that says "not converged"
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
-         "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN"}
+         "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN", "cgan": "CGAN", "acgan": "ACGAN", "infogan": "InfoGAN"}
 
 
 def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: str | Path, scale: str = "cpu",
@@ -79,11 +79,12 @@ def finished_metrics(run_dir: Path, config: ImageConfig) -> dict | None:
     if not all(path.exists() for path in paths):
         return None
     try:
-        stored = json.loads(paths[0].read_text(encoding="utf-8"))["config"]
+        # upgraded to this version's keys (new keys take their defaults), as a resumed run's config is
+        stored = ImageConfig.from_dict(json.loads(paths[0].read_text(encoding="utf-8"))["config"]).to_dict()
         final = json.loads(paths[1].read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return None  # let train_image resume it and report any real problem
-    return final if stored == json.loads(json.dumps(config.to_dict())) else None
+    return final if json.loads(json.dumps(stored)) == json.loads(json.dumps(config.to_dict())) else None
 
 
 def run_history(run_dir: Path) -> dict:

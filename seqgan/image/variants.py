@@ -1,7 +1,8 @@
 """The GAN variants of Lucic et al.'s study (and hinge, and a VAE): each a loss, a pair type, and its paper's defaults.
 
 A variant only names things: the loss comes from `seqgan.core.losses.LOSSES`, the penalty from `PENALTIES`, the
-optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae") picks the `GANPair` file that trains it.
+optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae", "cgan", "acgan", "infogan") picks the
+`GANPair` file that trains it.
 `seqgan.image.config.image_config` copies these defaults into a run's config, where `--set` can change them.
 """
 
@@ -19,16 +20,20 @@ class Variant:
 
     Args:
         description: one line for help and tables.
-        pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files).
-        loss: key of LOSSES for pair "gan".
+        pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files), "cgan",
+            "acgan" or "infogan" (seqgan.image.conditional).
+        loss: key of LOSSES for the pairs "gan", "cgan", "acgan" and "infogan".
         penalty: key of PENALTIES, or "" for none.
         penalty_weight: the penalty's lambda.
         clip: weight clipping of D's parameters to [-clip, clip] after each D step (0 = none).
         optimizer: key of OPTIMIZERS.
-        lr: learning rate of both nets.
+        lr: learning rate of D (and of G unless g_lr is set).
+        g_lr: G's learning rate when it differs from D's (0 = lr).
         betas: Adam's (beta1, beta2); RMSProp ignores them.
         n_critic: D steps per G step (0: no D, e.g. the VAE).
         d_batch_norm: batch norm in D.
+        labels: trains on class labels (needs a labelled dataset, not a folder of images).
+        class_metric: key of eval.class_metrics.METRICS logged beside FID ("" = none).
     """
 
     description: str
@@ -39,9 +44,12 @@ class Variant:
     clip: float = 0.0
     optimizer: str = "adam"
     lr: float = 2e-4
+    g_lr: float = 0.0
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1
     d_batch_norm: bool = True
+    labels: bool = False
+    class_metric: str = ""
 
 
 # DCGAN's optimizer (Radford et al.): Adam 2e-4, beta1 0.5; the defaults of MM, NS, LSGAN and hinge.
@@ -65,6 +73,16 @@ VARIANTS: dict[str, Variant] = {
     "vae": Variant("VAE (Kingma & Welling, 2014): G as decoder, D's body as encoder, Bernoulli likelihood; "
                    "Adam 1e-3, no D steps", pair="vae", lr=1e-3, betas=(0.9, 0.999), n_critic=0,
                    d_batch_norm=False),
+    # DCGAN's Adam and the NS loss (swappable through `loss`); ACGAN's paper uses this Adam too, CGAN's used SGD
+    # with momentum; InfoGAN's MNIST setting (paper's appendix, authors' code) is Adam 2e-4 for D, 1e-3 for G
+    "cgan": Variant("CGAN (Mirza & Osindero, 2014): G and D both see the class, G as a one-hot beside z, D as K "
+                    "constant label planes beside the image; NS loss", pair="cgan", labels=True,
+                    class_metric="class_accuracy"),
+    "acgan": Variant("ACGAN (Odena et al., 2017): G sees the class, D predicts source and class (cross-entropy on "
+                     "real and generated images); NS loss", pair="acgan", labels=True, class_metric="class_accuracy"),
+    "infogan": Variant("InfoGAN (Chen et al., 2016): a 10-way categorical and 2 U(-1, 1) codes beside z, a Q head "
+                       "on D's body recovers them (mutual-information bound, lambda 1); no labels; NS loss, "
+                       "Adam 1e-3 for G and 2e-4 for D", pair="infogan", g_lr=1e-3, class_metric="code_accuracy"),
 }
 
 
