@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import began_d_loss, began_equilibrium, reconstruction_loss
-from seqgan.image.pair import frozen, latents, mixed_precision, real_batch, sample_images
+from seqgan.image.pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
 
 
-class BEGANPair:
+class BEGANPair(SavedParts):
     """G, the autoencoder D, their optimizers and k_t.
 
     Args:
@@ -49,9 +49,7 @@ class BEGANPair:
             recon_real, recon_fake = self.discriminator(real).float(), self.discriminator(fake).float()
         loss_real, loss_fake = reconstruction_loss(real, recon_real), reconstruction_loss(fake, recon_fake)
         loss = began_d_loss(loss_real, loss_fake, self.k)
-        self.d_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_opt.step()
+        descend(self.d_opt, loss)
         self._loss_real = loss_real.item()
         return {"d_loss": loss.item(), "loss_real": self._loss_real, "loss_fake_d": loss_fake.item()}
 
@@ -61,9 +59,7 @@ class BEGANPair:
             fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
             recon = self.discriminator(fake)  # (B, C, H, W)
         loss = reconstruction_loss(fake.float(), recon.float())
-        self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_opt.step()
+        descend(self.g_opt, loss)
         self.k, m_global = began_equilibrium(self._loss_real, loss.item(), self.k, self.gamma, self.lambda_k)
         return {"g_loss": loss.item(), "k": self.k, "m_global": m_global}
 
@@ -73,14 +69,9 @@ class BEGANPair:
 
     def state_dict(self) -> dict:
         """Nets, optimizers, k_t and the latest L(x)."""
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(), "k": self.k,
-                "loss_real": self._loss_real}
+        return {**super().state_dict(), "k": self.k, "loss_real": self._loss_real}
 
     def load_state_dict(self, state: dict) -> None:
         """Inverse of `state_dict`."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.g_opt.load_state_dict(state["g_opt"])
-        self.d_opt.load_state_dict(state["d_opt"])
+        super().load_state_dict(state)
         self.k, self._loss_real = float(state["k"]), float(state["loss_real"])

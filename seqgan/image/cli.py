@@ -8,7 +8,8 @@ import json
 from seqgan.errors import UserError
 
 # kept here (not imported from the variants module) so that building the parser stays light
-LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan")
+LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
+              "ssgan", "bigan")
 STUDY_LOSSES = "mm,ns,lsgan,wgan,wgan-gp,dragan,began,vae"
 
 
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f"penalty, clipping): {', '.join(LOSS_NAMES)}; default ns")
     p.add_argument("--image-dir", default=None, help="train on a folder of images instead of --dataset "
                    "(resized to --set data.image_size, default 32, RGB unless --set data.channels=1; no FID, no "
-                   "labels: not for cgan or acgan)")
+                   "labels: not for cgan, acgan or ssgan)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 1); same seed, same numbers")
     p.add_argument("--run-dir", default=None, help="folder for config, checkpoints, logs and samples (required)")
     p.add_argument("--keys", action="store_true", help="print every config key with its value for these flags")

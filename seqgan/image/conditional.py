@@ -23,7 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqgan.core.losses import GANLoss, class_loss, info_loss
-from seqgan.image.pair import frozen, generate, latents, mixed_precision, real_batch, real_labelled_batch
+from seqgan.image.pair import (
+    SavedParts,
+    descend,
+    frozen,
+    generate,
+    latents,
+    mixed_precision,
+    real_batch,
+    real_labelled_batch,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ def label_planes(images: torch.Tensor, classes: torch.Tensor, k: int) -> torch.T
     return torch.cat([images, planes], 1)  # (B, C + K, H, W)
 
 
-class ConditionalPair:
+class ConditionalPair(SavedParts):
     """G, D, their optimizers, and the update rules shared by the conditional pairs.
 
     Args:
@@ -146,9 +155,7 @@ class ConditionalPair:
             fake_out, fake_aux = self.discriminate(fake, codes)
         extra = self.d_extra(real_aux, real_codes, fake_aux, codes)
         loss = sum(extra.values(), self.loss.d(real_out, fake_out))
-        self.d_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_opt.step()
+        descend(self.d_opt, loss)
         return {"d_loss": loss.item(), "d_real": real_out.mean().item(), "d_fake": fake_out.mean().item(),
                 **{name: value.item() for name, value in extra.items()}}
 
@@ -161,9 +168,7 @@ class ConditionalPair:
             fake_out, fake_aux = self.discriminate(fake, codes)  # (B,), (B, A)
         extra = self.g_extra(fake_aux, codes)
         loss = sum(extra.values(), self.loss.g(fake_out))
-        self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_opt.step()
+        descend(self.g_opt, loss)
         return {"g_loss": loss.item(), **{name: value.item() for name, value in extra.items()}}
 
     def balanced_labels(self, n: int) -> torch.Tensor:
@@ -185,18 +190,6 @@ class ConditionalPair:
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] on the CPU, image i of class i % K (`balanced_labels`)."""
         return self.sample_with_labels(self.balanced_labels(n), gen)
-
-    def state_dict(self) -> dict:
-        """Both nets and both optimizers."""
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Inverse of `state_dict`."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.g_opt.load_state_dict(state["g_opt"])
-        self.d_opt.load_state_dict(state["d_opt"])
 
 
 class CGANPair(ConditionalPair):

@@ -56,13 +56,14 @@ class ImageModelConfig:
     g_batch_norm: bool = True
     d_batch_norm: bool = True  # the preset takes the variant's (off for WGAN-GP, DRAGAN, BEGAN, VAE)
     code_dim: int = 64  # BEGAN: size of the autoencoder's code
-    classes: int = 10  # CGAN, ACGAN: K, the dataset's label classes; InfoGAN: values of the categorical code
+    joint_features: int = 256  # BiGAN: F, the image features D's body passes to its (x, z) MLP
+    classes: int = 10  # CGAN, ACGAN, SSGAN: K, the dataset's label classes; InfoGAN: values of the categorical code
     continuous_codes: int = 2  # InfoGAN: continuous codes U(-1, 1) (2 on MNIST, as the paper)
 
     def __post_init__(self) -> None:
         _check(self.net in NET_NAMES, f"model.net must be one of {', '.join(NET_NAMES)}, not {self.net!r}")
-        _check(self.latent_dim >= 1 and self.width >= 1 and self.code_dim >= 1,
-               "model.latent_dim, model.width and model.code_dim must be >= 1")
+        _check(self.latent_dim >= 1 and self.width >= 1 and self.code_dim >= 1 and self.joint_features >= 1,
+               "model.latent_dim, model.width, model.code_dim and model.joint_features must be >= 1")
         _check(self.classes >= 2 and self.continuous_codes >= 0,
                "model.classes must be >= 2 and model.continuous_codes >= 0")
 
@@ -85,6 +86,9 @@ class ImageTrainConfig:
     began_lambda_k: float = 0.001
     info_weight: float = 1.0  # InfoGAN's lambda on L_I, in D's (Q's) and G's loss (Chen et al.: 1)
     info_cont_weight: float = 1.0  # weight of the continuous codes' Gaussian NLL in L_I (authors' MNIST code: 1)
+    labelled: int = 100  # SSGAN: labelled training images, balanced over the classes, picked with the seed
+    # SSGAN: weight of the GAN terms in D's loss; 0 = D trained on the labelled images only (the baseline)
+    unsupervised_weight: float = 1.0
     # forward passes of G and D: fp32, bf16 (autocast; weights, optimizers, losses and penalties stay fp32), or
     # auto = bf16 where the hardware multiplies bf16 fast (AVX512-BF16/AMX CPUs, bf16 CUDA)
     precision: str = "fp32"
@@ -104,6 +108,8 @@ class ImageTrainConfig:
                "train.began_gamma must be in (0, 1] and train.began_lambda_k >= 0")
         _check(self.info_weight >= 0 and self.info_cont_weight >= 0,
                "train.info_weight and train.info_cont_weight must be >= 0")
+        _check(self.labelled >= 1 and self.unsupervised_weight >= 0,
+               "train.labelled must be >= 1 and train.unsupervised_weight >= 0")
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,9 @@ class ImageConfig:
         _check(self.data.dataset != "folder" or not variant.labels,
                f"--loss {self.train.loss} trains on class labels, which a folder of images does not have; use "
                "--dataset mnist or fashion_mnist, or --loss infogan (no labels)")
+        _check(variant.pair != "ssgan" or self.train.labelled % self.model.classes == 0,
+               f"train.labelled={self.train.labelled} must be a multiple of model.classes={self.model.classes} "
+               f"(balanced classes); use e.g. {self.model.classes * 10}")
 
     def to_dict(self) -> dict:
         """Plain nested dict."""

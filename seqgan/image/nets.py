@@ -385,8 +385,8 @@ def _dcgan(spec: NetSpec, d_out: int, gen: torch.Generator) -> tuple[nn.Module, 
 
 def _pytorch_gan_dcgan(spec: NetSpec, d_out: int, gen: torch.Generator) -> tuple[nn.Module, nn.Module]:
     if d_out != 1:
-        raise ValueError("pytorch-gan-dcgan has no encoder form; use --net dcgan or mlp for BEGAN, the VAE, ACGAN "
-                         "and InfoGAN")
+        raise ValueError("pytorch-gan-dcgan has no encoder form; use --net dcgan or mlp for BEGAN, the VAE, ACGAN, "
+                         "InfoGAN, SSGAN and BiGAN")
     # dcgan.py applies the DCGAN initialisation to both nets
     g = UpsampleGenerator(spec.latent_dim, spec.channels, spec.image_size)
     return dcgan_init_(g, gen), dcgan_init_(StridedDiscriminator(spec.channels, spec.image_size), gen)

@@ -110,7 +110,35 @@ def generate(generator: nn.Module, inputs: torch.Tensor, batch_size: int = 1000)
         generator.train(was_training)
 
 
-class ImagePair:
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One gradient step of `optimizer` on `loss`: clear the gradients, backpropagate, step.
+
+    Args:
+        optimizer: the optimizer of the parameters to update (the other net is frozen or detached).
+        loss: the scalar to minimise.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+class SavedParts:
+    """`state_dict` / `load_state_dict` of a pair: one entry per attribute named in `PARTS` (its nets and
+    optimizers), each saved with its own state_dict; a pair with more state extends both methods."""
+
+    PARTS: tuple[str, ...] = ("generator", "discriminator", "g_opt", "d_opt")
+
+    def state_dict(self) -> dict:
+        """Every part's state, by attribute name."""
+        return {name: getattr(self, name).state_dict() for name in self.PARTS}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of `state_dict`."""
+        for name in self.PARTS:
+            getattr(self, name).load_state_dict(state[name])
+
+
+class ImagePair(SavedParts):
     """G, D, their optimizers, and one loss's update rules.
 
     Args:
@@ -152,9 +180,7 @@ class ImagePair:
             penalty = self.penalty(self.discriminator, real, fake, gen, self.penalty_weight)
             metrics["d_penalty"] = penalty.item()
             loss = loss + penalty
-        self.d_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_opt.step()
+        descend(self.d_opt, loss)
         if self.clip > 0:  # WGAN Alg. 1, line 7
             with torch.no_grad():
                 for p in self.discriminator.parameters():
@@ -167,23 +193,9 @@ class ImagePair:
             fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
             fake_out = self.discriminator(fake).float()  # (B,)
         loss = self.loss.g(fake_out)
-        self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_opt.step()
+        descend(self.g_opt, loss)
         return {"g_loss": loss.item()}
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] on the CPU (G in eval mode)."""
         return sample_images(self.generator, n, self.latent_dim, gen, self.device)
-
-    def state_dict(self) -> dict:
-        """Both nets and both optimizers."""
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Inverse of `state_dict`."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.g_opt.load_state_dict(state["g_opt"])
-        self.d_opt.load_state_dict(state["d_opt"])

@@ -2,7 +2,8 @@
 
 The run directory is the text runs' one: config.json (resolved config, argv, image shape), metrics.jsonl,
 timing.jsonl, run.log, checkpoints/ (last.pt, adversarial.pt, eval-adversarial-E.pt generator snapshots),
-metrics.json (final FID with its signature, and the class metric of the conditional variants) and samples.png
+metrics.json (final FID with its signature, the class metric of the conditional variants, SSGAN's test_accuracy,
+BiGAN's latent_recon_mse) and samples.png
 (a grid of 64 samples; one row per class for the conditional variants).
 """
 
@@ -196,11 +197,49 @@ def _infogan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: 
                         info_weight=t.info_weight, cont_weight=t.info_cont_weight)
 
 
+def _ssgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.ssgan import SSGANPair, labelled_subset
+
+    m, t = config.model, config.train
+    g, d = build_nets(m.net, spec, init, d_out=m.classes)  # D: K class logits, the fake class's logit is 0
+    g, d = g.to(images.device), d.to(images.device)
+    g_opt, d_opt = _optimizers(config, g, d)
+    if labels is None:  # built to sample only: no training images
+        labelled, unlabelled = torch.zeros(0, dtype=torch.long), torch.ones(len(images), dtype=torch.bool)
+    else:
+        try:
+            labelled = labelled_subset(labels, t.labelled, m.classes, config.seed).to(images.device)  # (L,)
+        except ValueError as err:  # too few images of a class (e.g. with data.limit)
+            raise UserError(str(err)) from err
+        unlabelled = torch.ones(len(images), dtype=torch.bool, device=images.device)
+        unlabelled[labelled] = False  # the labelled images are not drawn again without their labels
+    classes = labels[labelled] if labels is not None else torch.zeros(0, dtype=torch.long)
+    return SSGANPair(g, d, images[unlabelled], images[labelled], classes.to(images.device), LOSSES[variant.loss],
+                     g_opt, d_opt, t.batch_size, spec.latent_dim, t.unsupervised_weight, _bf16(config, images.device))
+
+
+def _bigan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.bigan import BiGANPair, JointDiscriminator
+
+    m, z = config.model, spec.latent_dim
+    g, body = build_nets(m.net, spec, init, d_out=m.joint_features)  # D's image body: F features
+    _, encoder = build_nets(m.net, spec, init, d_out=z)  # E: a D body with Z outputs (deterministic encoder)
+    d = JointDiscriminator(body, m.joint_features, z)
+    g, encoder, d = g.to(images.device), encoder.to(images.device), d.to(images.device)
+    g_opt = _optimizer(config, [*g.parameters(), *encoder.parameters()], config.train.g_lr)  # G and E together
+    d_opt = _optimizer(config, d.parameters(), config.train.d_lr)
+    return BiGANPair(g, encoder, d, images, LOSSES[variant.loss], g_opt, d_opt, config.train.batch_size, z,
+                     _bf16(config, images.device))
+
+
 # a variant's pair type -> builder(config, variant, net sizes, training images, their labels or None, init
 # generator) -> GANPair
 PairBuilder = Callable[[ImageConfig, Variant, NetSpec, torch.Tensor, torch.Tensor | None, torch.Generator], GANPair]
 PAIRS: dict[str, PairBuilder] = {"gan": _gan_pair, "began": _began_pair, "vae": _vae_pair, "cgan": _cgan_pair,
-                                 "acgan": _acgan_pair, "infogan": _infogan_pair}
+                                 "acgan": _acgan_pair, "infogan": _infogan_pair, "ssgan": _ssgan_pair,
+                                 "bigan": _bigan_pair}
 
 
 @dataclass
@@ -226,9 +265,12 @@ class ImageRun:
 
     def architecture(self) -> dict:
         """Parameter shapes of both nets, the net family and the image shape: what a checkpoint must match."""
-        return {"net": self.config.model.net, "loss": self.config.train.loss, "image_shape": list(self.image_shape),
-                "generator": architecture(self.pair.generator),
+        nets = {"generator": architecture(self.pair.generator),
                 "discriminator": architecture(self.pair.discriminator)}
+        if hasattr(self.pair, "encoder"):  # BiGAN's E
+            nets["encoder"] = architecture(self.pair.encoder)
+        return {"net": self.config.model.net, "loss": self.config.train.loss, "image_shape": list(self.image_shape),
+                **nets}
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] on the CPU, G in eval mode.
@@ -269,11 +311,24 @@ class ImageRun:
 
     def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
         """The in-training evaluation: FID of eval.num_samples samples and the variant's class metric of the same
-        samples (nothing when eval.fid is off)."""
-        if not self.config.eval.fid:
-            return {}
-        fid, classes = self.scores(self.config.eval.num_samples)
-        return {"fid": fid.value, **{k: v for k, v in classes.items() if not k.endswith("_signature")}}
+        samples (skipped when eval.fid is off), and the variant's pair metric (SSGAN, BiGAN; always)."""
+        n = self.config.eval.num_samples
+        scores = {}
+        if self.config.eval.fid:
+            fid, classes = self.scores(n)
+            scores = {"fid": fid.value, **classes}
+        scores.update(self.pair_scores(n))
+        return {k: v for k, v in scores.items() if not k.endswith("_signature")}
+
+    def pair_scores(self, n: int) -> dict:
+        """The variant's score of its own nets (PAIR_METRICS) as {name: value, name_signature: ...}; {} for a
+        variant without one. Computed with or without FID.
+
+        Args:
+            n: evaluation latents (BiGAN); SSGAN scores the whole test split.
+        """
+        metric = VARIANTS[self.config.train.loss].pair_metric
+        return PAIR_METRICS[metric](self, n) if metric else {}
 
     def sample_grid(self, gen: torch.Generator) -> tuple[torch.Tensor, int]:
         """The images of samples.png and how many go in a row: GRID_SAMPLES in rows of 8, or for a conditional
@@ -287,6 +342,40 @@ class ImageRun:
         if isinstance(self.pair, ConditionalPair):
             return class_grid(self.pair, GRID_PER_CLASS, gen), GRID_PER_CLASS
         return self.sample(GRID_SAMPLES, gen), 8
+
+
+def _test_accuracy(run: ImageRun, n: int) -> dict:
+    """SSGAN: accuracy of D's K-way classifier (eval mode) on the dataset's whole test split, with its signature."""
+    from eval.class_metrics import class_accuracy
+    from eval.fid import _our_version
+    from seqgan.image.data import load_image_dataset
+    from seqgan.image.ssgan import classify
+
+    c = run.config
+    images, labels = load_image_dataset(c.data.dataset, "test", run.data_dir)  # (N, 1, 28, 28), (N,)
+    images = _convert(images, run.image_shape[1], run.image_shape[0]).to(run.device)  # the training shape
+    value = class_accuracy(labels, classify(run.pair.discriminator, images))
+    signature = (f"test_accuracy|dataset:{c.data.dataset}|split:test|n:{len(labels)}|labelled:{c.train.labelled}"
+                 f"|pick_seed:{c.seed}|eval_mode|ours:{_our_version()}")
+    return {"test_accuracy": value, "test_accuracy_signature": signature}
+
+
+def _latent_recon_mse(run: ImageRun, n: int) -> dict:
+    """BiGAN: mean squared error of E(G(z)) against z on n evaluation latents, with its signature."""
+    from eval.fid import _our_version
+    from seqgan.image.bigan import latent_recon_mse
+    from seqgan.image.pair import latents
+
+    z = latents(n, run.pair.latent_dim, torch.Generator().manual_seed(eval_seed(run.config)), run.device)  # (n, Z)
+    value = latent_recon_mse(run.pair.encoder, run.pair.generator, z)
+    signature = (f"latent_recon_mse|n:{n}|z:normal({run.pair.latent_dim})|eval_seed:{eval_seed(run.config)}"
+                 f"|eval_mode|ours:{_our_version()}")
+    return {"latent_recon_mse": value, "latent_recon_mse_signature": signature}
+
+
+# a variant's pair_metric -> scorer(run, n) -> {name: value, name_signature: ...}
+PAIR_METRICS: dict[str, Callable[[ImageRun, int], dict]] = {"test_accuracy": _test_accuracy,
+                                                            "latent_recon_mse": _latent_recon_mse}
 
 
 def _convert_float(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
@@ -330,7 +419,7 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
         images: uint8 (N, C, H, W) training images, or None to build for sampling only (then image_shape).
         data_dir: where named datasets live (FID reads the real test split from there).
         image_shape: (C, H, W) when images is None.
-        labels: int64 (N,) class labels of the images: needed to train CGAN and ACGAN, ignored by the others.
+        labels: int64 (N,) class labels of the images: needed to train CGAN, ACGAN and SSGAN, ignored by the others.
     """
     device = pick_device(config.device)
     seed_everything(config.seed)
@@ -343,7 +432,7 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
         raise UserError(f"images must be square, got {h}x{w}; resize them with --set data.image_size=N")
     variant = VARIANTS[config.train.loss]
     m = config.model
-    labels = _checked_labels(config, images, labels) if variant.labels else None  # only CGAN and ACGAN use them
+    labels = _checked_labels(config, images, labels) if variant.labels else None  # CGAN, ACGAN, SSGAN
     labels = None if labels is None else labels.to(device)
     spec = NetSpec(image_size=h, channels=c, latent_dim=m.latent_dim, width=m.width, g_batch_norm=m.g_batch_norm,
                    d_batch_norm=m.d_batch_norm)
@@ -434,7 +523,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
 
 def finish(run: ImageRun, run_dir: Path) -> dict:
     """Final FID on eval.final_samples samples (metrics.json, with its signature; and the conditional variants'
-    class metric with its signature) and samples.png."""
+    class metric and the pair metric of SSGAN and BiGAN, each with its signature) and samples.png."""
     from seqgan.image.data import save_image_grid
 
     c = run.config
@@ -443,6 +532,7 @@ def finish(run: ImageRun, run_dir: Path) -> dict:
     if c.eval.fid:
         result, classes = run.scores(c.eval.final_samples)
         final = {"fid": result.value, "fid_signature": result.signature, **classes, **final}
+    final = {**run.pair_scores(c.eval.final_samples), **final}
     atomic_write_json(run_dir / "metrics.json", final)
     grid, nrow = run.sample_grid(torch.Generator().manual_seed(eval_seed(c)))
     save_image_grid(grid, run_dir / "samples.png", nrow=nrow)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgan.image.pair import mixed_precision, real_batch, sample_images
+from seqgan.image.pair import SavedParts, descend, mixed_precision, real_batch, sample_images
 
 
 def negative_elbo(images: torch.Tensor, decoded: torch.Tensor, mean: torch.Tensor,
@@ -29,7 +29,7 @@ def negative_elbo(images: torch.Tensor, decoded: torch.Tensor, mean: torch.Tenso
     return recon + kl, recon, kl
 
 
-class VAEPair:
+class VAEPair(SavedParts):
     """Encoder, decoder (= G), one optimizer over both.
 
     Args:
@@ -41,6 +41,8 @@ class VAEPair:
         latent_dim: Z.
         bf16: forward passes under bfloat16 autocast (the ELBO and the optimizer stay in float32).
     """
+
+    PARTS = ("generator", "discriminator", "opt")  # decoder, encoder, their one optimizer
 
     def __init__(self, decoder: nn.Module, encoder: nn.Module, images: torch.Tensor, opt: torch.optim.Optimizer,
                  batch_size: int, latent_dim: int, bf16: bool = False) -> None:
@@ -58,9 +60,7 @@ class VAEPair:
         with mixed_precision(self.device, self.bf16):
             decoded = self.generator(z).float()  # (B, C, H, W)
         loss, recon, kl = negative_elbo(real, decoded, mean, log_var)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        descend(self.opt, loss)
         return {"g_loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
 
     def d_step(self, gen: torch.Generator) -> dict[str, float]:
@@ -70,14 +70,3 @@ class VAEPair:
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n decoded prior samples (n, C, H, W) in [-1, 1] on the CPU (the decoder's means, as for G)."""
         return sample_images(self.generator, n, self.latent_dim, gen, self.device)
-
-    def state_dict(self) -> dict:
-        """Nets and optimizer."""
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Inverse of `state_dict`."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt.load_state_dict(state["opt"])

@@ -1,8 +1,8 @@
 """The GAN variants of Lucic et al.'s study (and hinge, and a VAE): each a loss, a pair type, and its paper's defaults.
 
 A variant only names things: the loss comes from `seqgan.core.losses.LOSSES`, the penalty from `PENALTIES`, the
-optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae", "cgan", "acgan", "infogan") picks the
-`GANPair` file that trains it.
+optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae", "cgan", "acgan", "infogan", "ssgan",
+"bigan") picks the `GANPair` file that trains it.
 `seqgan.image.config.image_config` copies these defaults into a run's config, where `--set` can change them.
 """
 
@@ -21,8 +21,9 @@ class Variant:
     Args:
         description: one line for help and tables.
         pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files), "cgan",
-            "acgan" or "infogan" (seqgan.image.conditional).
-        loss: key of LOSSES for the pairs "gan", "cgan", "acgan" and "infogan".
+            "acgan" or "infogan" (seqgan.image.conditional), "ssgan" (seqgan.image.ssgan) or "bigan"
+            (seqgan.image.bigan).
+        loss: key of LOSSES for the pairs "gan", "cgan", "acgan", "infogan", "ssgan" and "bigan".
         penalty: key of PENALTIES, or "" for none.
         penalty_weight: the penalty's lambda.
         clip: weight clipping of D's parameters to [-clip, clip] after each D step (0 = none).
@@ -34,6 +35,8 @@ class Variant:
         d_batch_norm: batch norm in D.
         labels: trains on class labels (needs a labelled dataset, not a folder of images).
         class_metric: key of eval.class_metrics.METRICS logged beside FID ("" = none).
+        pair_metric: key of seqgan.image.run.PAIR_METRICS, a score of the pair's own nets logged beside FID
+            (SSGAN: test_accuracy of D's classifier; BiGAN: latent_recon_mse of E(G(z))); "" = none.
     """
 
     description: str
@@ -50,6 +53,7 @@ class Variant:
     d_batch_norm: bool = True
     labels: bool = False
     class_metric: str = ""
+    pair_metric: str = ""
 
 
 # DCGAN's optimizer (Radford et al.): Adam 2e-4, beta1 0.5; the defaults of MM, NS, LSGAN and hinge.
@@ -83,6 +87,14 @@ VARIANTS: dict[str, Variant] = {
     "infogan": Variant("InfoGAN (Chen et al., 2016): a 10-way categorical and 2 U(-1, 1) codes beside z, a Q head "
                        "on D's body recovers them (mutual-information bound, lambda 1); no labels; NS loss, "
                        "Adam 1e-3 for G and 2e-4 for D", pair="infogan", g_lr=1e-3, class_metric="code_accuracy"),
+    # Salimans et al. train with Adam too (their code: 3e-4, beta1 0.5); we keep DCGAN's for comparability
+    "ssgan": Variant("SSGAN (Salimans et al., 2016, Section 5): D is a K-class classifier with the fake class's "
+                     "logit fixed at 0, trained on train.labelled labelled images + the GAN loss on the rest; NS G "
+                     "loss", pair="ssgan", labels=True, pair_metric="test_accuracy"),
+    # BiGAN's paper: Adam 2e-4, beta1 0.5 (as DCGAN)
+    "bigan": Variant("BiGAN / ALI (Donahue et al., 2017; Dumoulin et al., 2017): an encoder E beside G, D scores "
+                     "pairs (x, E(x)) against (G(z), z); E and G share one optimizer; NS loss", pair="bigan",
+                     pair_metric="latent_recon_mse"),
 }
 
 
