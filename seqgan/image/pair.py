@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import GANLoss, Penalty
+from seqgan.image.data import to_unit_range
 
 
 def _batch_index(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -21,9 +22,9 @@ def _batch_index(n: int, batch_size: int, gen: torch.Generator, device: torch.de
     return torch.randint(n, (batch_size,), generator=gen, device=gen.device).to(device)
 
 
-def _unit_range(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float in [-1, 1]; a float batch is returned as it is."""
-    return batch.float() / 127.5 - 1.0 if batch.dtype == torch.uint8 else batch
+def as_unit_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-1, 1] (`to_unit_range`); a float batch is returned as it is."""
+    return to_unit_range(batch) if batch.dtype == torch.uint8 else batch
 
 
 def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> torch.Tensor:
@@ -34,7 +35,7 @@ def real_batch(images: torch.Tensor, batch_size: int, gen: torch.Generator) -> t
         batch_size: B.
         gen: the run's generator (on the same device as `images`).
     """
-    return _unit_range(images[_batch_index(len(images), batch_size, gen, images.device)])  # (B, C, H, W)
+    return as_unit_range(images[_batch_index(len(images), batch_size, gen, images.device)])  # (B, C, H, W)
 
 
 def real_labelled_batch(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
@@ -48,7 +49,7 @@ def real_labelled_batch(images: torch.Tensor, labels: torch.Tensor, batch_size: 
         gen: the run's generator.
     """
     index = _batch_index(len(images), batch_size, gen, images.device)  # (B,)
-    return _unit_range(images[index]), labels[index]  # (B, C, H, W), (B,)
+    return as_unit_range(images[index]), labels[index]  # (B, C, H, W), (B,)
 
 
 def mixed_precision(device: torch.device, bf16: bool):

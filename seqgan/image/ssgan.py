@@ -25,6 +25,7 @@ from torch import nn
 from seqgan.core.losses import GANLoss, class_loss
 from seqgan.image.pair import (
     SavedParts,
+    as_unit_range,
     descend,
     frozen,
     latents,
@@ -95,8 +96,7 @@ def classify(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 1
         out = []
         for i in range(0, len(images), batch_size):
             chunk = images[i:i + batch_size]
-            chunk = chunk.float() / 127.5 - 1.0 if chunk.dtype == torch.uint8 else chunk  # (b, C, H, W)
-            out.append(discriminator(chunk).float().argmax(1).cpu())  # (b,)
+            out.append(discriminator(as_unit_range(chunk)).float().argmax(1).cpu())  # (b,)
         return torch.cat(out)
     finally:
         discriminator.train(was_training)
