@@ -23,6 +23,7 @@ from tests.test_image_train import (
     TINY,
     _epochs,
     _image_folder,
+    assert_seed_decides_training,
     fake_images,
     fake_labels,
     small_config,
@@ -213,17 +214,7 @@ def params(module: nn.Module) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("loss", CONDITIONAL)
 def test_same_seed_same_parameters(loss):
-    def train(seed: int) -> list[torch.Tensor]:
-        run = conditional_run(loss, "dcgan", f"seed={seed}")
-        gen = seed_everything(seed)
-        for _ in range(2):
-            run.pair.d_step(gen)
-            run.pair.g_step(gen)
-        return params(run.pair.generator) + params(run.pair.discriminator)
-
-    a, b, c = train(3), train(3), train(4)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+    assert_seed_decides_training(lambda seed: conditional_run(loss, "dcgan", f"seed={seed}"))
 
 
 def test_stopped_and_extended_acgan_run_equals_a_straight_run(tiny_mnist, tmp_path, run_cli):

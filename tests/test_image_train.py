@@ -63,6 +63,24 @@ def params(module: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 
 
+def assert_seed_decides_training(build) -> None:
+    """Two D and G steps of the run `build(seed)` makes: seed 3 twice ends with identical parameters in every net
+    of the pair (its PARTS that are modules), seed 4 with different ones."""
+    def train(seed: int) -> list[torch.Tensor]:
+        run = build(seed)
+        gen = seed_everything(seed)
+        for _ in range(2):
+            run.pair.d_step(gen)
+            run.pair.g_step(gen)
+        nets = [getattr(run.pair, part) for part in run.pair.PARTS]
+        return [p for net in nets if isinstance(net, torch.nn.Module) for p in params(net)]
+
+    a, b, c = train(3), train(3), train(4)
+    assert len(a) == len(b) == len(c) > 0
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
 def all_changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
     return all(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
 

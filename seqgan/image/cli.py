@@ -9,7 +9,7 @@ from seqgan.errors import UserError
 
 # kept here (not imported from the variants module) so that building the parser stays light
 LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
-              "ssgan", "bigan")
+              "ssgan", "bigan", "lapgan")
 STUDY_LOSSES = "mm,ns,lsgan,wgan,wgan-gp,dragan,began,vae"
 
 

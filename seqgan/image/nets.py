@@ -90,11 +90,16 @@ def conv_plan(image_size: int) -> tuple[int, int]:
     Args:
         image_size: H = W of the images, >= 8.
     """
-    if image_size < 8:
+    if not conv_plan_fits(image_size):
         raise ValueError(f"image size must be >= 8 (got {image_size})")
     candidates = [(s0 * 2**n, s0, n) for n in range(1, 12) for s0 in range(4, 8) if s0 * 2**n >= image_size]
     _, s0, n = min(candidates)
     return s0, n
+
+
+def conv_plan_fits(image_size: int) -> bool:
+    """Whether the conv nets take this size (conv_plan needs >= 8); smaller images need the MLP."""
+    return image_size >= 8
 
 
 class ConvGenerator(nn.Module):

@@ -234,12 +234,55 @@ def _bigan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: to
                      _bf16(config, images.device))
 
 
+def _lapgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
+                 labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
+    from seqgan.image.lapgan import (
+        LEVELS,
+        ConvResidualGenerator,
+        LAPGANPair,
+        LaplacianGenerator,
+        PairDiscriminator,
+        ResidualGenerator,
+    )
+    from seqgan.image.nets import conv_plan_fits, dcgan_init_
+
+    factor = 2 ** (LEVELS - 1)
+    if spec.image_size % factor:
+        raise UserError(f"--loss lapgan needs an image size divisible by {factor} (got {spec.image_size}); set "
+                        f"--set data.image_size={spec.image_size // factor * factor or factor}")
+    c, z = spec.channels, spec.latent_dim
+    gs, ds = [], []
+    for k in range(LEVELS):  # level k: images of size H / 2^k; the conv nets need >= 8, smaller levels use the MLP
+        # (G_k for levels 0 and 1: the MLP's G on [z, flatten(condition)], or ConvResidualGenerator for conv nets)
+        size = spec.image_size // 2 ** k
+        net = config.model.net if conv_plan_fits(size) else "mlp"
+        level = replace(spec, image_size=size)
+        if k == LEVELS - 1:  # the coarsest level: an unconditional GAN
+            g, d = build_nets(net, level, init)
+        else:  # G_k(z, u(I_{k+1})) -> h_k; D_k: (h_k, u(I_{k+1})) as 2C channels
+            # the conv D of a size below 16 has one conv stage and no batch norm; at 14x14 its loss stayed at
+            # log 4 for a whole CPU-preset run (its scores nearly constant), so those levels get the MLP's D
+            _, d = build_nets(net if size >= 16 else "mlp", replace(level, channels=2 * c), init)
+            if net == "mlp":
+                g = ResidualGenerator(build_nets(net, replace(level, latent_dim=z + c * size * size), init)[0])
+            else:  # the paper's conv G_k: the condition and a noise plane as image channels
+                g = dcgan_init_(ConvResidualGenerator(z, c, size, config.model.width, spec.g_batch_norm), init)
+            d = PairDiscriminator(d)
+        gs.append(g)
+        ds.append(d)
+    g = LaplacianGenerator(gs[-1], gs[:-1], z).to(images.device)
+    d = torch.nn.ModuleList(ds).to(images.device)
+    g_opt, d_opt = _optimizers(config, g, d)
+    return LAPGANPair(g, d, images, LOSSES[variant.loss], g_opt, d_opt, config.train.batch_size, z,
+                      _bf16(config, images.device))
+
+
 # a variant's pair type -> builder(config, variant, net sizes, training images, their labels or None, init
 # generator) -> GANPair
 PairBuilder = Callable[[ImageConfig, Variant, NetSpec, torch.Tensor, torch.Tensor | None, torch.Generator], GANPair]
 PAIRS: dict[str, PairBuilder] = {"gan": _gan_pair, "began": _began_pair, "vae": _vae_pair, "cgan": _cgan_pair,
                                  "acgan": _acgan_pair, "infogan": _infogan_pair, "ssgan": _ssgan_pair,
-                                 "bigan": _bigan_pair}
+                                 "bigan": _bigan_pair, "lapgan": _lapgan_pair}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from seqgan.image.variants import SURVEY_FID, VARIANTS
 STILL_FALLING = 0.01  # a relative drop of the mean FID between the last two evaluations that says "not converged"
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
          "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN", "cgan": "CGAN", "acgan": "ACGAN", "infogan": "InfoGAN",
-         "ssgan": "SSGAN", "bigan": "BiGAN"}
+         "ssgan": "SSGAN", "bigan": "BiGAN", "lapgan": "LAPGAN"}
 
 
 def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: str | Path, scale: str = "cpu",

@@ -2,7 +2,7 @@
 
 A variant only names things: the loss comes from `seqgan.core.losses.LOSSES`, the penalty from `PENALTIES`, the
 optimizer from `OPTIMIZERS`, and the pair type ("gan", "began", "vae", "cgan", "acgan", "infogan", "ssgan",
-"bigan") picks the `GANPair` file that trains it.
+"bigan", "lapgan") picks the `GANPair` file that trains it.
 `seqgan.image.config.image_config` copies these defaults into a run's config, where `--set` can change them.
 """
 
@@ -21,9 +21,10 @@ class Variant:
     Args:
         description: one line for help and tables.
         pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files), "cgan",
-            "acgan" or "infogan" (seqgan.image.conditional), "ssgan" (seqgan.image.ssgan) or "bigan"
-            (seqgan.image.bigan).
-        loss: key of LOSSES for the pairs "gan", "cgan", "acgan", "infogan", "ssgan" and "bigan".
+            "acgan" or "infogan" (seqgan.image.conditional), "ssgan" (seqgan.image.ssgan), "bigan"
+            (seqgan.image.bigan) or "lapgan" (seqgan.image.lapgan).
+        loss: key of LOSSES for the pairs "gan", "cgan", "acgan", "infogan", "ssgan", "bigan" and
+            "lapgan".
         penalty: key of PENALTIES, or "" for none.
         penalty_weight: the penalty's lambda.
         clip: weight clipping of D's parameters to [-clip, clip] after each D step (0 = none).
@@ -95,6 +96,11 @@ VARIANTS: dict[str, Variant] = {
     "bigan": Variant("BiGAN / ALI (Donahue et al., 2017; Dumoulin et al., 2017): an encoder E beside G, D scores "
                      "pairs (x, E(x)) against (G(z), z); E and G share one optimizer; NS loss", pair="bigan",
                      pair_metric="latent_recon_mse"),
+    # DCGAN's Adam, as the other variants, for comparability
+    "lapgan": Variant("LAPGAN (Denton et al., 2015): a 3-level Laplacian pyramid, an unconditional GAN on the "
+                      "quarter-size images and conditional GANs on the residuals h_k = I_k - u(I_{k+1}) given "
+                      "u(I_{k+1}), each level trained on real pyramids, sampled coarse to fine; NS loss",
+                      pair="lapgan"),
 }
 
 
