@@ -15,7 +15,6 @@ from eval.class_metrics import class_accuracy, code_accuracy, confusion
 from seqgan.core.runtime import seed_everything
 from seqgan.image.conditional import Codes, label_planes
 from seqgan.image.run import build_image_run
-from tests import test_image_train
 from tests.test_cli_train import assert_one_line_error
 from tests.test_image_train import (
     COMPARED,
@@ -28,8 +27,6 @@ from tests.test_image_train import (
     fake_labels,
     small_config,
 )
-
-tiny_mnist = test_image_train.tiny_mnist  # the fixture: a tiny synthetic MNIST with labels as --data-dir
 
 CONDITIONAL = ["cgan", "acgan", "infogan"]
 Z, K = 16, 10  # SMALL_NETS' latent size; MNIST's classes

@@ -19,11 +19,8 @@ from seqgan.image.lapgan import (
 )
 from seqgan.image.pair import latents
 from seqgan.image.run import build_image_run
-from tests import test_image_train
 from tests.test_cli_train import assert_one_line_error
 from tests.test_image_train import COMPARED, TINY, _epochs, assert_seed_decides_training, fake_images, small_config
-
-tiny_mnist = test_image_train.tiny_mnist  # the fixture: a tiny synthetic MNIST as --data-dir
 
 # a 4x4 image: its 2x2 blocks average to 1, 2, 3, 4 (row-major)
 IMAGE = torch.tensor([[0., 2., 1., 3.],

@@ -17,7 +17,6 @@ from seqgan.core.runtime import seed_everything
 from seqgan.image.bigan import latent_recon_mse
 from seqgan.image.run import PAIR_METRICS, build_image_run
 from seqgan.image.ssgan import classify, source_logit, unsupervised_loss
-from tests import test_image_train
 from tests.test_cli_train import assert_one_line_error
 from tests.test_image_train import (
     COMPARED,
@@ -30,8 +29,6 @@ from tests.test_image_train import (
     fake_labels,
     small_config,
 )
-
-tiny_mnist = test_image_train.tiny_mnist  # the fixture: a tiny synthetic MNIST with labels as --data-dir
 
 Z, K, N = 16, 10, 200  # SMALL_NETS' latent size; MNIST's classes; training images of the built runs
 SSGAN_SMALL = ("train.labelled=20",)  # 2 per class: fake_labels(200) has at least 14 of each class

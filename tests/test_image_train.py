@@ -12,20 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from eval import fid as F
 from seqgan.core.checkpoint import load_checkpoint
 from seqgan.core.runtime import seed_everything
-from seqgan.image import data as D
 from seqgan.image.cli import LOSS_NAMES
 from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import build_image_run, make_phases, prepare_images
 from seqgan.image.variants import VARIANTS
 from tests.conftest import kill_cli_when, snapshot
-from tests.image_helpers import class_images, write_dataset
+from tests.image_helpers import class_images
 from tests.test_cli_train import assert_one_line_error
 
-SMALL_SPEC = F.ExtractorSpec(widths=(4, 8), features=16, epochs=2, batch_size=32, lr=1e-2)
-SMALL = {"train": 300, "test": 200}
 # fp32 (the presets say auto): step tests must not depend on whether this CPU has bf16 units
 SMALL_NETS = ["model.width=8", "model.latent_dim=16", "model.code_dim=8", "train.batch_size=16", "train.precision=fp32",
               "device=cpu"]
@@ -34,15 +30,6 @@ TINY = ["--dataset", "mnist", "--device", "cpu", *[a for kv in SMALL_NETS[:-1] f
         "--set", "schedule.iters_per_epoch=3", "--set", "schedule.epochs=4", "--set", "schedule.eval_every=2",
         "--set", "schedule.checkpoint_every_s=0", "--set", "eval.fid=false"]
 COMPARED = ["metrics.jsonl", "metrics.json", "samples.png"]
-
-
-@pytest.fixture
-def tiny_mnist(tmp_path, monkeypatch) -> Path:
-    """A tiny synthetic MNIST (300 train / 200 test) as --data-dir, a private cache, and a tiny FID extractor."""
-    monkeypatch.setitem(D.DATASETS, "mnist", D.IdxDataset("mnist", SMALL))
-    monkeypatch.setitem(F.DEFAULT_SPECS, "mnist", SMALL_SPEC)
-    monkeypatch.setenv("SEQGAN_CACHE", str(tmp_path / "cache"))
-    return write_dataset(tmp_path / "data")
 
 
 def small_config(loss: str, net: str = "dcgan", *extra: str) -> ImageConfig:

@@ -295,6 +295,18 @@ class ImageRun:
     image_shape: tuple[int, int, int]
     data_dir: str | None = None
     _extractor: object = field(default=None, repr=False)
+    _test_set: tuple | None = field(default=None, repr=False)  # SSGAN: (images, labels) in the training shape
+
+    def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dataset's test split in the training shape on the run's device, and its labels: read once, kept for
+        every later evaluation."""
+        if self._test_set is None:
+            from seqgan.image.data import load_image_dataset
+
+            images, labels = load_image_dataset(self.config.data.dataset, "test", self.data_dir)  # (N, 1, 28, 28)
+            images = _convert(images, self.image_shape[1], self.image_shape[0]).to(self.device)
+            self._test_set = images, labels
+        return self._test_set
 
     @property
     def dataset(self) -> str | None:
@@ -391,12 +403,10 @@ def _test_accuracy(run: ImageRun, n: int) -> dict:
     """SSGAN: accuracy of D's K-way classifier (eval mode) on the dataset's whole test split, with its signature."""
     from eval.class_metrics import class_accuracy
     from eval.fid import _our_version
-    from seqgan.image.data import load_image_dataset
     from seqgan.image.ssgan import classify
 
     c = run.config
-    images, labels = load_image_dataset(c.data.dataset, "test", run.data_dir)  # (N, 1, 28, 28), (N,)
-    images = _convert(images, run.image_shape[1], run.image_shape[0]).to(run.device)  # the training shape
+    images, labels = run.test_set()  # (N, C, H, W), (N,)
     value = class_accuracy(labels, classify(run.pair.discriminator, images))
     signature = (f"test_accuracy|dataset:{c.data.dataset}|split:test|n:{len(labels)}|labelled:{c.train.labelled}"
                  f"|pick_seed:{c.seed}|eval_mode|ours:{_our_version()}")
