@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import typing
 
 from seqgan.errors import UserError
 
@@ -23,9 +24,21 @@ COMMAND_MODULES = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `seqgan CMD: error: ...` and exit 2, like every other user error.
+
+    argparse prints the whole usage block before an error; sub-parsers are built with the parent's class, so
+    every sub-command (and `human-eval ACTION`) gets this. `--help` is unchanged.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print the error on one line, pointing at --help, and exit with code 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the full argument parser with every registered sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="seqgan",
         description="SeqGAN and the GAN family: train, sample, evaluate, compare.",
     )
@@ -36,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 2 user error, 130 interrupted)."""
+    """Run the CLI; returns the process exit code (0 ok, 2 user error, 130 SIGINT, 143 SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = ["seqgan", *(sys.argv[1:] if argv is None else argv)]  # recorded in run directories
@@ -48,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"seqgan {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"seqgan {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        # inside a training loop SIGINT/SIGTERM save a checkpoint first and say so (TrainingInterrupted carries
+        # the message and 128 + the signal number); a plain Ctrl-C elsewhere saved nothing at that moment
+        message = str(err) or ("interrupted; nothing was saved at this point (re-running the same command "
+                               "continues from the last checkpoint written before, if any)")
+        print(f"seqgan {args.command}: {message}", file=sys.stderr)
+        return int(getattr(err, "exit_code", 130))
     except BrokenPipeError:  # e.g. `seqgan sample ... | head`
         return 0
 

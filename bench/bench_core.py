@@ -4,7 +4,7 @@ Prints a table and writes results/bench_core.json. Run it with nothing else busy
 
     python bench/bench_core.py --repeats 5
 
-Targets (issue 3), against TextGAN-PyTorch measured on the same 2-core machine: adversarial G step <= 3 s
+Targets, against TextGAN-PyTorch measured on the same 2-core machine: adversarial G step <= 3 s
 (32.7 s), MLE epoch of 9,984 sequences <= 2 s (4.6 s), D epoch of 10k real + 10k fake <= 12 s (20.7 s),
 sampling 10,000 sequences <= 1 s (22.7 s).
 """

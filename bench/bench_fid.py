@@ -5,7 +5,7 @@ so the run also prints the train-vs-test FID. Timed (median of --repeats): loadi
 features of the 10,000 real images (no statistics cache), features of the 10,000 fake images, the Fréchet
 distance, and `fid_of_samples` end to end with a cold and a warm real-statistics cache. The extractor must be
 trained already (`seqgan fid-extractor --dataset mnist`, about a minute); the benchmark refuses otherwise so a
-training run is never timed by accident. Writes results/bench_fid.json (or --out). Target (issue 6): <= 30 s.
+training run is never timed by accident. Writes results/bench_fid.json (or --out). Target: <= 30 s.
 
     OMP_NUM_THREADS=2 nice -n 19 python bench/bench_fid.py [--dataset mnist] [-n 10000] [--repeats 3]
 """
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         ("Fréchet distance, 128 features (s)", f"{dist_s:.4f}"),
         ("fid_of_samples, cold statistics cache (s)", f"{cold_s:.2f}"),
         ("fid_of_samples, warm statistics cache (s)", f"{warm_s:.2f}"),
-        ("target (issue 6) (s)", "30"),
+        ("target (s)", "30"),
         ("FID (train subset vs test)", f"{result.value:.3f}"),
     ]
     width = max(len(name) for name, _ in rows)

@@ -5,7 +5,7 @@ the MLP of its gan.py (NS) and of its wgan_gp.py (WGAN-GP). Each iteration runs 
 methods the training loop calls, on a 60,000-image uint8 tensor held in memory (random pixels: speed does not
 depend on the content). "real img/s" counts real images consumed per second (batch x D steps, or batch per step
 for the VAE), which is what PyTorch-GAN's per-epoch times measure; "iter/s" counts whole iterations.
-Reference (issue 6, PyTorch-GAN on this machine): dcgan 147 img/s, MLP GAN 2,330, MLP WGAN-GP 2,180.
+Reference (PyTorch-GAN on this machine): dcgan 147 img/s, MLP GAN 2,330, MLP WGAN-GP 2,180.
 Median of --repeats timed runs of --iters iterations after --warmup iterations. Writes results/bench_image.json.
 
     OMP_NUM_THREADS=2 nice -n 19 python bench/bench_image.py [--repeats 5] [--iters 20] [--only dcgan]
@@ -26,7 +26,7 @@ from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.run import build_image_run
 from seqgan.image.variants import VARIANTS
 
-# PyTorch-GAN's images/s on this machine (issue 6): its dcgan.py at 32x32, gan.py, wgan_gp.py
+# PyTorch-GAN's images/s on this machine: its dcgan.py at 32x32, gan.py, wgan_gp.py
 REFERENCE = {"pytorch-gan-dcgan/ns": 147.0, "mlp/ns": 2330.0, "mlp/wgan-gp": 2180.0}
 
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "image GAN training iteration (n_critic D steps + 1 G step)", "rows": results,
               "settings": {k: v for k, v in vars(args).items() if k != "out"},
               "machine": machine(),
-              "reference": "PyTorch-GAN images/s measured on this machine (issue 6)"}
+              "reference": "PyTorch-GAN images/s measured on this machine"}
     write_report(args.out, report)
     print(f"wrote {args.out}")
     return 0

@@ -26,7 +26,7 @@ from seqgan.core.runtime import keep_freed_memory
 from seqgan.experiment import build_models
 from seqgan.oracle import random_oracle
 
-TARGET_S = 2.0  # issue 3's MLE-epoch target, for the "share of epochs within target" line
+TARGET_S = 2.0  # the MLE-epoch target, for the "share of epochs within target" line
 
 
 def quantiles(values: list[float]) -> dict[str, float]:

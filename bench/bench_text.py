@@ -4,7 +4,7 @@
 
 Generates a synthetic corpus of about `--mb` megabytes (word-like lines, fixed seed) in a temporary folder,
 trains a word tokenizer on the first 10% of its lines (as a training split would be), then encodes every
-line into a padded (N, T) tensor in chunks (the `encode_lines` path a run uses). Target (issue 4): 100 MB
+line into a padded (N, T) tensor in chunks (the `encode_lines` path a run uses). Target: 100 MB
 in <= 60 s with <= 4 GB peak memory on 2 cores.
 
 Then, when the COCO captions are in the data folder (--data-dir, $SEQGAN_DATA or ../shared/data), times

@@ -17,10 +17,11 @@ computed from them by `sentence_scores`, which reproduces nltk's `corpus_bleu` a
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -63,25 +64,23 @@ def _our_version() -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _nltk_word_tokenize():
-    """Return nltk.word_tokenize after checking that its punkt data is installed."""
+def _nltk_word_tokenizer():
+    """nltk's word tokenizer without its sentence splitter: needs no downloaded data (punkt is not used)."""
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return NLTKWordTokenizer().tokenize
+
+
+def nltk_punkt_available() -> bool:
+    """Return True when nltk.word_tokenize with sentence splitting works offline (its punkt data is installed).
+
+    `--tokenize nltk` does not need it (see `tokenize`); this only tells whether the full word_tokenize could run.
+    """
     import nltk
 
     try:
         nltk.word_tokenize("a b.")
-    except LookupError as err:
-        raise UserError(
-            "nltk tokenizer data (punkt_tab) is not installed; run `python -m nltk.downloader punkt_tab` "
-            "or use --tokenize word"
-        ) from err
-    return nltk.word_tokenize
-
-
-def nltk_punkt_available() -> bool:
-    """Return True when nltk.word_tokenize works offline (its punkt data is installed)."""
-    try:
-        _nltk_word_tokenize()
-    except UserError:
+    except LookupError:
         return False
     return True
 
@@ -92,15 +91,16 @@ def tokenize(line: str, mode: str = "word", lowercase: bool = False) -> list[str
     Args:
         line: the text (no trailing newline needed).
         mode: `char` (characters, whitespace dropped), `word` (whitespace split, for pre-tokenized
-            SeqGAN/Texygen-style text), `nltk` (nltk.word_tokenize; needs nltk's punkt data) or `none`
-            (whitespace split).
+            SeqGAN/Texygen-style text), `nltk` (nltk's Treebank-style word tokenizer on the whole line, i.e.
+            nltk.word_tokenize(line, preserve_line=True): punctuation split off, no sentence splitting, so no
+            punkt data is needed) or `none` (whitespace split).
         lowercase: lower-case the line first.
     """
     return tokenize_lines([line], mode, lowercase)[0]
 
 
 def tokenize_lines(lines: Sequence[str], mode: str = "word", lowercase: bool = False) -> list[list[str]]:
-    """Tokenize many lines with `tokenize` (imports and checks nltk once).
+    """Tokenize many lines with `tokenize` (imports nltk once).
 
     Args:
         lines: the texts.
@@ -114,9 +114,180 @@ def tokenize_lines(lines: Sequence[str], mode: str = "word", lowercase: bool = F
     if mode == "char":
         return [[c for c in line if not c.isspace()] for line in lines]
     if mode == "nltk":
-        word_tokenize = _nltk_word_tokenize()
+        word_tokenize = _nltk_word_tokenizer()
         return [word_tokenize(line) for line in lines]
     return [line.split() for line in lines]
+
+
+# Sentence punctuation that raw text attaches to the word before it and tokenized text splits off with a space,
+# when it ends a word (followed by a space or the line's end: not "3.5" or "U.S.A").
+_ATTACHED = re.compile(r"\w[.,!?;:](?=\s|$)")
+_DETACHED = re.compile(r"\w\s+[.,!?;:](?=\s|$)")
+SPACING_MIN_MARKS = 10  # fewer marks on a side say nothing about its tokenization
+SPACING_MAX_GAP = 0.5
+
+
+def detached_punctuation(lines: Sequence[str]) -> tuple[int, int]:
+    """How many word-final `. , ! ? ; :` are split off the word before them by a space, of how many.
+
+    Args:
+        lines: the texts.
+    """
+    detached = sum(len(_DETACHED.findall(line)) for line in lines)
+    attached = sum(len(_ATTACHED.findall(line)) for line in lines)
+    return detached, detached + attached
+
+
+def spacing_mismatch(refs: Sequence[str], hyps: Sequence[str]) -> str | None:
+    """A one-line warning when references and hypotheses look tokenized differently, else None.
+
+    E.g. raw references (`expression.`) against tokenized samples (`expression .`): a whitespace split then
+    makes `expression.` and `expression` + `.` different tokens, and BLEU comes out far too low.
+
+    Args:
+        refs: reference lines, as read.
+        hyps: hypothesis lines, as read.
+    """
+    (rd, rn), (hd, hn) = detached_punctuation(refs), detached_punctuation(hyps)
+    if min(rn, hn) < SPACING_MIN_MARKS or abs(rd / rn - hd / hn) < SPACING_MAX_GAP:
+        return None
+    return (f"--refs and --hyps look tokenized differently: {rd / rn:.0%} of the references' word-final "
+            f"punctuation is split off by a space, {hd / hn:.0%} of the hypotheses'; a whitespace split then "
+            "scores them too low: use --tokenizer-from RUN_DIR (a run's own tokenizer on both sides) or "
+            "--tokenize nltk")
+
+
+_SPACING_MARK = "\u2581"  # "▁", how word tokenizers (Metaspace, SentencePiece) write a space
+
+
+def token_strings(tokenizer) -> list[str]:
+    """What each id of a run's tokenizer stands for in BLEU: the token decoded on its own, spacing stripped.
+
+    So a word-level token with a spacing marker (`▁expression`) and one without (`expression`) are the same
+    word, a byte-level BPE piece is its text, and a token that is only spacing is "" (left out of token lists).
+    A piece that is not text on its own (part of a multi-byte character) keeps its raw token string, so
+    different pieces never collapse into one U+FFFD.
+
+    Args:
+        tokenizer: a `tokenizers.Tokenizer` (a run's tokenizer.json).
+    """
+    size = tokenizer.get_vocab_size()
+    texts = tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
+    return [tokenizer.id_to_token(i) if "\ufffd" in t else t.strip() for i, t in enumerate(texts)]
+
+
+@dataclass(frozen=True)
+class RunTokenization:
+    """A text run's own tokenizer as BLEU's tokenization: what `seqgan compare` scores with, and what
+    `seqgan bleu --tokenizer-from RUN_DIR` uses on both files.
+
+    A line's tokens are the run tokenizer's tokens of it, as `token_strings` gives them (so `expression.` and
+    `expression .` give the same tokens when the tokenizer splits punctuation off, and <unk> stands for any word
+    outside the vocabulary, as G sees it). Spacing is never a token: neither a spacing token of the vocabulary
+    nor spacing the vocabulary lacks (an <unk> whose text is only spaces, e.g. around a literal "<unk>" in a
+    sample's text). References are moreover cut as the run cut its data: to data.seq_len - 1 tokens
+    (data.too_long=drop leaves longer lines out), and lines without a token are left out, so the reference set
+    of the run's test split is the one G was evaluated on.
+
+    Args:
+        tokenizer: the run's `tokenizers.Tokenizer`.
+        kind: its data.tokenizer (char, word, bpe), for the signature.
+        max_len: data.seq_len (tokens per line, <eos> included).
+        too_long: data.too_long (truncate or drop).
+    """
+
+    tokenizer: object
+    kind: str
+    max_len: int
+    too_long: str = "truncate"
+
+    @property
+    def label(self) -> str:
+        """The signature's tok: field."""
+        return f"run-{self.kind}"
+
+    @cached_property
+    def strings(self) -> list[str]:
+        """`token_strings` of the tokenizer, by id."""
+        return token_strings(self.tokenizer)
+
+    def _encode(self, lines: Sequence[str]) -> list[tuple[str, list[int], list[tuple[int, int]]]]:
+        lines = list(lines)
+        encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False)
+        return [(line, enc.ids, enc.offsets) for line, enc in zip(lines, encodings, strict=True)]
+
+    def _strings_of(self, line: str, ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
+        strings, unk = self.strings, self.tokenizer.token_to_id("<unk>")
+        out = []
+        for i, (start, end) in zip(ids, offsets, strict=True):
+            if i == unk and not line[start:end].replace(_SPACING_MARK, " ").strip():
+                continue  # spacing the vocabulary has no token for
+            if strings[i]:
+                out.append(strings[i])
+        return out
+
+    def tokens(self, lines: Sequence[str]) -> list[list[str]]:
+        """Token lists of hypotheses (e.g. samples): every line, however long, an empty line an empty list.
+
+        Args:
+            lines: the texts.
+        """
+        return [self._strings_of(*encoded) for encoded in self._encode(lines)]
+
+    def references(self, lines: Sequence[str]) -> list[list[str]]:
+        """Token lists of references, cut or dropped at the run's length limit as its training data was.
+
+        Args:
+            lines: the texts.
+        """
+        keep = self.max_len - 1  # the <eos> takes the last position
+        out = []
+        for line, ids, offsets in self._encode(lines):
+            if len(ids) > keep:
+                if self.too_long == "drop":
+                    continue
+                ids, offsets = ids[:keep], offsets[:keep]
+            if ids:
+                out.append(self._strings_of(line, ids, offsets))
+        return out
+
+
+def run_tokenization(run_dir: str) -> RunTokenization:
+    """The tokenization of a text run directory (its config.json and tokenizer.json), without loading torch.
+
+    Args:
+        run_dir: a run directory written by `seqgan train` on a text corpus.
+    """
+    import json
+    from pathlib import Path
+
+    from seqgan.config import ExperimentConfig
+    from text_data.tokenizer import load_tokenizer
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"--tokenizer-from {run_dir} is not a run directory (no config.json)")
+    try:
+        config = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"--tokenizer-from {run_dir}: {path} is unreadable ({err})") from err
+    if not config.data.corpus:
+        raise UserError(f"--tokenizer-from {run_dir} is an oracle run: it has no tokenizer (its samples are token "
+                        "ids); score them without --tokenizer-from")
+    tok_path = Path(run_dir) / "tokenizer.json"
+    if not tok_path.is_file():
+        raise UserError(f"--tokenizer-from {run_dir} has no tokenizer.json; train the run first")
+    tokenizer = load_tokenizer(tok_path)
+    max_len = config.data.seq_len
+    if not max_len:  # sized from the run's training split when it was made: size it the same way again
+        from seqgan.text_task import resolve_seq_len
+        from text_data.corpus import read_text_file
+
+        train = Path(run_dir) / "data" / "train.txt"
+        if not train.is_file():
+            raise UserError(f"--tokenizer-from {run_dir} has no data/train.txt to size its max length from")
+        max_len, _ = resolve_seq_len(config.data, tokenizer, [x for x in read_text_file(train) if x])
+    return RunTokenization(tokenizer, config.data.tokenizer, max_len, config.data.too_long)
 
 
 # ---------------------------------------------------------------------------------------------------------

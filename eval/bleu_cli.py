@@ -47,10 +47,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tokenize",
-        default="word",
+        default=None,
         metavar="MODE",
-        help="char | word (whitespace split, pre-tokenized text; default) | nltk (word_tokenize, "
-        "needs nltk's punkt_tab data) | none (whitespace split)",
+        help="how both files are split into tokens: char | word (whitespace split, for pre-tokenized text; "
+        "default) | nltk (nltk's Treebank word tokenizer on each line, punctuation split off; no downloaded "
+        "data needed) | none (whitespace split)",
+    )
+    p.add_argument(
+        "--tokenizer-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="tokenize both files with this text run's own tokenizer, exactly as `seqgan compare` scores the "
+        "run (references are also cut at the run's max length); use it for samples of a run against its "
+        "data/test.txt",
     )
     p.add_argument("--lowercase", action="store_true", help="lower-case before tokenizing")
     p.add_argument(
@@ -129,6 +138,10 @@ def read_lines(path: str, what: str) -> list[str]:
             raise UserError(f"{what} is a directory, not a file: {path}") from None
         except PermissionError:
             raise UserError(f"{what} file is not readable (permission denied): {path}") from None
+        except NotADirectoryError:  # a folder on the path is a regular file
+            raise UserError(f"{what} file not found: {path} (part of that path is a file, not a folder)") from None
+        except OSError as err:
+            raise UserError(f"{what} file {path} cannot be read ({err.strerror or err})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -158,8 +171,12 @@ def run(args: argparse.Namespace) -> int:
 
     orders = parse_orders(args.orders)
     smoothing = B.normalize_smoothing(args.smoothing)
-    if args.tokenize not in B.TOKENIZE_MODES:
-        raise UserError(f"unknown --tokenize {args.tokenize!r}; use one of {', '.join(B.TOKENIZE_MODES)}")
+    if args.tokenizer_from is not None and (args.tokenize is not None or args.lowercase):
+        raise UserError("--tokenizer-from RUN_DIR sets the tokenization (and the run's tokenizer the case); "
+                        "drop --tokenize/--lowercase")
+    mode = args.tokenize or "word"
+    if mode not in B.TOKENIZE_MODES:
+        raise UserError(f"unknown --tokenize {mode!r}; use one of {', '.join(B.TOKENIZE_MODES)}")
     processes = _int_option(args.processes, "--processes", 1)
     seed = _int_option(args.seed, "--seed", 0)
     n_self = _int_option(args.self_bleu_samples, "--self-bleu-samples", 2)
@@ -184,12 +201,25 @@ def run(args: argparse.Namespace) -> int:
             f"lines, --hyps has {len(hyp_lines)}"
         )
 
-    tok = args.tokenize + ("+lowercase" if args.lowercase else "")
-    hyps = B.tokenize_lines(hyp_lines, args.tokenize, args.lowercase)
+    # one tokenization for both sides; with a run's tokenizer, references are cut as the run cut its test split
+    if args.tokenizer_from is not None:
+        run_tok = B.run_tokenization(args.tokenizer_from)
+        tok = run_tok.label
+        hyps = run_tok.tokens(hyp_lines)
+        refs = run_tok.references(ref_lines) if ref_lines is not None else None
+        if refs is not None and not refs:
+            raise UserError(f"no --refs line has a token under the tokenizer of {args.tokenizer_from} within its "
+                            f"max length {run_tok.max_len}")
+    else:
+        tok = mode + ("+lowercase" if args.lowercase else "")
+        hyps = B.tokenize_lines(hyp_lines, mode, args.lowercase)
+        refs = B.tokenize_lines(ref_lines, mode, args.lowercase) if ref_lines is not None else None
+        warning = B.spacing_mismatch(ref_lines, hyp_lines) if ref_lines and mode in ("word", "none") else None
+        if warning:
+            print(f"seqgan bleu: warning: {warning}", file=sys.stderr)
     rows: list[dict] = []
     need = B.needed_order(max(orders), smoothing)
-    if ref_lines is not None:
-        refs = B.tokenize_lines(ref_lines, args.tokenize, args.lowercase)
+    if refs is not None:
         refset = B.ReferenceSet(refs, need)
         stats = refset.stats(hyps, processes=processes)
         for n in orders:

@@ -38,7 +38,7 @@ from seqgan.paths import cache_root
 
 EXTRACTOR_ARCH = "cnn-v1"
 CACHE_VERSION = 1
-# The accuracy each default extractor must reach on its test split (issue 6); a lower one is flagged.
+# The accuracy each default extractor must reach on its test split; a lower one is flagged.
 MIN_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
 
 

@@ -9,7 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
+from seqgan.config import seed_arg
 from seqgan.errors import UserError
+
+MAX_RUN_SAMPLES = 100_000  # `fid --run-dir -n`: papers use 10,000 to 50,000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-real", type=int, default=10000, help="real images, a seeded subset (default 10000; 0 = all)")
     p.add_argument("-n", type=int, default=10000, help="images sampled from --run-dir (default 10000)")
     p.add_argument("--checkpoint", default="last", help="which checkpoint of --run-dir (default last)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the real subset and of run sampling (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the real subset and of run sampling (default 0)")
     p.add_argument("--size", type=int, default=299, help="resize folders to this for --extractor inception")
     p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
@@ -48,10 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fid-sanity", help="FID sanity rows: train vs test (small), noise vs test (large)")
     p.add_argument("--dataset", required=True, help="mnist or fashion_mnist")
     p.add_argument("-n", type=int, default=10000, help="images per side (default 10000, at most 10000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the rows as JSON here")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the rows as JSON here (an existing "
+                   "file is replaced, but never one of a run's own files)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sanity)
 
@@ -86,8 +90,8 @@ def _run_samples(args: argparse.Namespace):
     """(images float (N, C, H, W) in [-1, 1], dataset name or None) drawn from an image run's generator."""
     import torch
 
-    if args.n < 2:
-        raise UserError(f"-n must be at least 2 for FID, got {args.n}")
+    if not 2 <= args.n <= MAX_RUN_SAMPLES:  # the images are held in memory at once
+        raise UserError(f"-n must be in 2..{MAX_RUN_SAMPLES:,} for FID, got {args.n}")
     try:
         from seqgan.image.run import load_image_run
     except ImportError as err:
@@ -106,6 +110,8 @@ def cmd_fid(args: argparse.Namespace) -> int:
 
     if args.n_real < 0:
         raise UserError(f"--n-real must be >= 0 (0 = the whole split), got {args.n_real}")
+    if args.size < 1:
+        raise UserError(f"--size must be a positive number of pixels, got {args.size}")
     for flag, folder in (("--fake", args.fake), ("--real", args.real)):  # fail before any extractor training
         if folder and not Path(folder).is_dir():
             raise UserError(f"{flag} folder {folder} does not exist or is not a folder")
@@ -146,11 +152,14 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
     if not 2 <= args.n <= 10000:
         raise UserError(f"-n must be in 2..10000 (the test split has 10,000 images), got {args.n}")
+    if args.out:
+        from seqgan.outputs import check_output_file
+
+        check_output_file(args.out, "--out")
     rows = F.sanity_rows(args.dataset, args.data_dir, n=args.n, seed=args.seed, device=args.device)
     if args.out:
         from seqgan.core.checkpoint import atomic_write_json
 
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(args.out, rows)
     if args.json:
         print(json.dumps(rows, indent=2))

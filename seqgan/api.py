@@ -13,11 +13,14 @@ from pathlib import Path
 import torch
 
 from seqgan.config import ExperimentConfig, apply_overrides
+from seqgan.core.log import MetricsLog, eval_records
+from seqgan.core.loop import snapshot_name
 from seqgan.errors import UserError
-from seqgan.experiment import Run, load_run, train
+from seqgan.experiment import PHASE_NAMES, Run, best_eval, load_run, resolve_checkpoint, train
 from seqgan.experiments import get_preset
 
-__all__ = ["experiment", "train", "load_run", "sample_run", "sample_texts", "test_texts"]
+__all__ = ["experiment", "train", "load_run", "sample_run", "sample_texts", "test_texts", "unknown_prefix_words",
+           "describe_checkpoint"]
 
 
 def experiment(name: str = "oracle", seed: int = 1, overrides: list[str] | None = None,
@@ -48,10 +51,30 @@ def _prefix_ids(run: Run, prefix: str | None) -> list[int] | None:
     return ids
 
 
+def unknown_prefix_words(run: Run, prefix: str | None) -> list[str]:
+    """The pieces of a text prompt that the run's tokenizer maps to <unk> (each once, in order): G sees
+    <unk> in their place. Empty for the oracle and for prompts it fully knows; a UserError for a prompt
+    `sample_run` would refuse (too long, or bad oracle ids)."""
+    _prefix_ids(run, prefix)  # a prefix that cannot be used is an error, whatever its words
+    tokenizer = getattr(run.task, "tokenizer", None)
+    if not prefix or tokenizer is None:
+        return []
+    unk = tokenizer.token_to_id("<unk>")
+    encoding = tokenizer.encode(prefix, add_special_tokens=False)
+    # offsets may take in the space before a word (depending on the pre-tokenizer): strip it
+    words = [prefix[start:end].strip() for i, (start, end) in zip(encoding.ids, encoding.offsets) if i == unk]
+    return list(dict.fromkeys(w for w in words if w))
+
+
 @torch.no_grad()
 def sample_run(run: Run, n: int, seed: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                prefix: str | None = None) -> list[dict]:
-    """n samples from a loaded run, each {"text", "ids", "logprob"} (log-probability in nats under G)."""
+    """n samples from a loaded run, each {"text", "ids", "logprob"} (log-probability in nats under G).
+
+    On text, "ids" end with the first <eos>, included (the tokens `logprob` scores); the padding after it is
+    dropped. A sample that reaches the length limit without <eos> keeps all its ids. A prompt's words outside
+    the vocabulary become <unk> (see `unknown_prefix_words`).
+    """
     g = run.pair.generator
     g.eval()
     gen = torch.Generator(device=run.device).manual_seed(seed)
@@ -63,7 +86,62 @@ def sample_run(run: Run, n: int, seed: int = 0, temperature: float = 1.0, top_k:
     mask = run.task.mask_fn(ids) if run.task.mask_fn is not None else None
     logprob = -g.score(ids, mask)
     texts = run.task.decode(ids)
-    return [{"text": t, "ids": row, "logprob": lp} for t, row, lp in zip(texts, ids.tolist(), logprob.tolist())]
+    lengths = mask.sum(1).tolist() if mask is not None else [ids.shape[1]] * n  # through the first <eos>
+    return [{"text": t, "ids": row[:length], "logprob": lp}
+            for t, row, length, lp in zip(texts, ids.tolist(), lengths, logprob.tolist())]
+
+
+def _checkpoint_position(path: Path) -> tuple[str, int] | None:
+    """(phase, epoch) a full checkpoint was saved at: the last phase with finished epochs (None: unreadable)."""
+    try:  # mmap: only the small position dict is read, not the weights
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        completed = state["position"]["completed"]
+    except Exception:  # noqa: BLE001 -- a description only; load_run has already vetted the file
+        return None
+    done = [p for p in PHASE_NAMES if completed.get(p, 0) > 0]
+    return (done[-1], int(completed[done[-1]])) if done else ("init", 0)
+
+
+def describe_checkpoint(run_dir: str | Path, checkpoint: str = "last") -> tuple[str, str | None]:
+    """What `--checkpoint` resolves to, for one line on stderr, and a note when an evaluated checkpoint of
+    the run has a lower held-out NLL (nll_valid on text, nll_test on the oracle) than it.
+
+    Returns e.g. ("last (adversarial:30)", "note: last has nll_valid 5.7400; best is pretrain_g:10 with
+    4.7000 (--checkpoint best)"); the note is None when the checkpoint is the best or was never evaluated.
+    """
+    run_dir = Path(run_dir)
+    path, generator_only, _ = resolve_checkpoint(run_dir, checkpoint)
+    spec = checkpoint.strip()
+    if generator_only:  # a snapshot: checkpoints/eval-{phase}-{epoch}.pt
+        phase, _, epoch_text = path.stem.removeprefix("eval-").rpartition("-")
+        position: tuple[str, int] | None = (phase, int(epoch_text))
+        g_epoch = position[1]
+        label = spec if spec == f"{phase}:{epoch_text}" else f"{spec} ({phase}:{epoch_text})"
+    else:
+        position = _checkpoint_position(path)
+        if position is None:
+            return spec, None
+        phase, epoch = position
+        g_epoch = epoch
+        label = f"{spec} ({phase}:{epoch})"
+        stops = [r for r in MetricsLog(run_dir / "metrics.jsonl").read()
+                 if r.get("event") == "early_stop" and r.get("phase") == phase]
+        if stops:  # early stopping put G back to its best evaluated epoch of the phase
+            g_epoch = int(stops[-1]["best_epoch"])
+            label = f"{spec} ({phase}: early-stopped at epoch {stops[-1]['epoch']}, G from epoch {g_epoch})"
+    records = eval_records(run_dir)
+    mine = [r for r in records if (r["phase"], r["epoch"]) == (position[0], g_epoch)]
+    ckpt_dir = run_dir / "checkpoints"
+    candidates = [r for r in records if (ckpt_dir / snapshot_name(r["phase"], r["epoch"])).is_file()]
+    if not mine or not candidates:
+        return label, None
+    best, key = best_eval(candidates)
+    if not mine[-1][key] > best[key]:
+        return label, None
+    where = f"{best['phase']}:{best['epoch']}"
+    flag = "best" if best_eval(records)[0] is best else where
+    return label, (f"note: {spec} has {key} {mine[-1][key]:.4f}; best is {where} with {best[key]:.4f} "
+                   f"(--checkpoint {flag})")
 
 
 def sample_texts(run_dir: str | Path, n: int, seed: int = 0) -> list[str]:

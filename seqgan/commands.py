@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
-from seqgan.config import ADVERSARIAL_METHODS, flatten_config
+from seqgan.config import ADVERSARIAL_METHODS, flatten_config, seed_arg
 from seqgan.errors import UserError
 
+FEW_SAMPLES = 256  # `sample -n` up to this runs on one thread
+MAX_SAMPLES = 1_000_000  # `sample -n`: a bound on one call's memory (about 1 kB per sample)
 CHECKPOINT_HELP = ("last (default); best (lowest held-out NLL among evaluations); an evaluated epoch: 30 "
                    "(adversarial) or PHASE:EPOCH, e.g. pretrain_g:20; or a phase's end, e.g. pretrain_d")
 
@@ -45,14 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True)
     p.add_argument("-n", type=int, default=10, help="number of sequences")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--checkpoint", default="last", help=CHECKPOINT_HELP)
     p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = all)")
     p.add_argument("--prefix", default=None, help="a prompt every sample continues (text, or ids for the oracle)")
     p.add_argument("--format", choices=["txt", "jsonl"], default="txt",
                    help="txt: one sample per line; jsonl: text, ids and log-probability per sample")
-    p.add_argument("--out", default=None, help="write here instead of stdout")
+    p.add_argument("--out", default=None, help="write here instead of stdout (an existing file is replaced, "
+                   "but never one of a run's own files)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_sample)
 
@@ -64,11 +67,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
-    p = subparsers.add_parser("oracle-study", aliases=["study"],
-                              help="random G, MLE, constant-reward PG and SeqGAN over seeds (oracle or text)",
+    # two parsers with one builder (not an argparse alias), so each one's --help and errors name the command typed
+    for name, help_text in (("study", "random G, MLE, constant-reward PG and SeqGAN over seeds (oracle or text)"),
+                            ("oracle-study", "the same as `seqgan study`")):
+        _add_study_parser(subparsers, name, help_text)
+
+    p = subparsers.add_parser("experiments", help="list presets")
+    p.add_argument("--keys", action="store_true", help="also list every config key with its default")
+    p.set_defaults(func=cmd_experiments)
+
+
+def _add_study_parser(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    """The `study` sub-command's parser, registered under `name`."""
+    p = subparsers.add_parser(name, help=help_text,
                               description="Pretrain once per seed, branch every method off it, and write "
                               "summary.json and table.md (NLL-oracle, or NLL-valid on a text preset, and "
-                              "NLL-test, mean +- std). Resumable.")
+                              "NLL-test, mean +- std; on text also BLEU, Self-BLEU and MLE's temperature "
+                              "curve), with a verdict in sentences. One seed works (its p-values are n/a). "
+                              "Everything is checked before training starts. Resumable.")
     p.add_argument("--experiment", default=None, help="preset (default: oracle, or the --corpus preset)")
     p.add_argument("--corpus", default=None, help="a named corpus (poems, obama, coco: its preset) or your own "
                    "text file (the text-small preset with data.corpus=FILE)")
@@ -77,14 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "pg-bleu (default: mle,constant,seqgan on the oracle; mle,seqgan on text)")
     p.add_argument("--bleu-samples", type=int, default=2000,
                    help="text: samples per run for BLEU-2..5 and Self-BLEU (0 skips the BLEU table)")
+    p.add_argument("--temperatures", default=None, help="MLE's temperature sweep, the curve the other methods "
+                   "must lie beyond (default: as `seqgan compare`, 0.6 to 1.5; 'none' skips it)")
     p.add_argument("--out", required=True, help="study folder (runs, summary.json, table.md)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_oracle_study)
-
-    p = subparsers.add_parser("experiments", help="list presets")
-    p.add_argument("--keys", action="store_true", help="also list every config key with its default")
-    p.set_defaults(func=cmd_experiments)
 
 
 def _resolve_config(args: argparse.Namespace):
@@ -122,30 +136,47 @@ def _check_positive(value: float, name: str) -> None:
         raise UserError(f"{name} must be > 0 (got {value})")
 
 
-def _check_writable(path: str) -> None:
-    from pathlib import Path
+def _say_checkpoint(run_dir: str, checkpoint: str) -> str:
+    """Name the checkpoint in use on stderr (one line), plus one line when an evaluated one has a lower
+    held-out NLL; returns the name."""
+    from seqgan.api import describe_checkpoint
 
-    out = Path(path)
-    if out.is_dir():
-        raise UserError(f"--out {path} is a folder; give a file name")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {path}: folder {out.parent} does not exist; create it first")
+    label, note = describe_checkpoint(run_dir, checkpoint)
+    print(f"using checkpoint {label}", file=sys.stderr)
+    if note:
+        print(note, file=sys.stderr)
+    return label
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """seqgan sample."""
     from seqgan.core.checkpoint import atomic_write_text
-    from seqgan.experiment import load_run
+    from seqgan.experiment import load_generator
 
     _check_positive(args.n, "-n")
+    if args.n > MAX_SAMPLES:  # the ids, texts and log-probabilities of every sample are held in memory at once
+        raise UserError(f"-n {args.n} is more than {MAX_SAMPLES:,} samples per call; draw them in several calls "
+                        "with different --seed values")
     _check_positive(args.temperature, "--temperature")
     if args.out:
-        _check_writable(args.out)
+        from seqgan.outputs import check_output_file
+
+        check_output_file(args.out, "--out", [("--run-dir", args.run_dir)])
     if args.top_k < 0 or not 0.0 < args.top_p <= 1.0:
         raise UserError("--top-k must be >= 0 and --top-p in (0, 1]")
-    from seqgan.api import sample_run
+    from seqgan.api import sample_run, unknown_prefix_words
 
-    run = load_run(args.run_dir, args.data_dir, args.checkpoint)
+    run = load_generator(args.run_dir, args.data_dir, args.checkpoint)  # G and the tokenizer only: no D, no data
+    if args.n <= FEW_SAMPLES:
+        import torch
+
+        # products of a few rows: OpenMP's thread barriers cost more than the arithmetic (10-50x slower on a
+        # busy 2-core machine), so one thread
+        torch.set_num_threads(1)
+    unknown = unknown_prefix_words(run, args.prefix)  # also refuses a bad prefix, before anything is printed
+    _say_checkpoint(args.run_dir, args.checkpoint)
+    if unknown:
+        print(f"warning: --prefix words outside the vocabulary become <unk>: {' '.join(unknown)}", file=sys.stderr)
     records = sample_run(run, args.n, args.seed, args.temperature, args.top_k, args.top_p, args.prefix)
     if args.format == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -161,11 +192,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """seqgan evaluate."""
     from seqgan.core.checkpoint import atomic_write_json
-    from seqgan.experiment import load_run
+    from seqgan.experiment import load_generator
 
     _check_positive(args.temperature, "--temperature")
-    run = load_run(args.run_dir, args.data_dir, args.checkpoint)
-    result = {"checkpoint": args.checkpoint, **run.task.final(run.pair.generator, run.config, args.temperature)}
+    run = load_generator(args.run_dir, args.data_dir, args.checkpoint, with_data=True)  # no D: NLL needs only G
+    used = _say_checkpoint(args.run_dir, args.checkpoint)
+    result = {"checkpoint": args.checkpoint, "checkpoint_used": used,
+              **run.task.final(run.pair.generator, run.config, args.temperature)}
     tag = args.checkpoint.replace(":", "-").replace("/", "-")
     atomic_write_json(f"{args.run_dir}/eval-{tag}-t{args.temperature:g}.json", result)
     if args.json:
@@ -179,10 +212,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_oracle_study(args: argparse.Namespace) -> int:
-    """seqgan oracle-study."""
+    """seqgan study (also `seqgan oracle-study`)."""
     from seqgan.config import apply_overrides
     from seqgan.experiments import get_preset
-    from seqgan.study import run_oracle_study
+    from seqgan.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
 
     seeds = parse_seeds(args.seeds)
     overrides = list(args.overrides)
@@ -195,16 +228,23 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
     base = apply_overrides(get_preset(experiment or "oracle"), overrides)
     default_methods = "mle,seqgan" if base.data.corpus else "mle,constant,seqgan"
     methods = [m.strip() for m in (args.methods or default_methods).split(",") if m.strip()]
-    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir, args.bleu_samples)
-    from seqgan.study import table_markdown
-
-    print(table_markdown(summary))
-    if "bleu" in summary:
-        from eval.report import study_bleu_markdown
-        from seqgan.study import METHOD_NAMES
-
-        print(study_bleu_markdown(summary["bleu"], METHOD_NAMES))
+    temperatures = DEFAULT_TEMPERATURES if args.temperatures is None else parse_temperatures(args.temperatures)
+    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir, args.bleu_samples, temperatures)
+    print(study_markdown(summary))
     return 0
+
+
+def parse_temperatures(text: str) -> tuple[float, ...]:
+    """`--temperatures 0.8,1,1.2` as floats ('none' or '': no sweep); anything else is a one-line UserError."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        temps = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError as err:
+        raise UserError(f"--temperatures must be comma-separated numbers or 'none' (got {text!r})") from err
+    if any(not t > 0 for t in temps):
+        raise UserError(f"--temperatures must all be > 0 (got {text!r})")
+    return temps
 
 
 def parse_seeds(text: str) -> list[int]:

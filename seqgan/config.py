@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import json
@@ -12,6 +13,10 @@ from typing import Any, ClassVar
 
 from seqgan.errors import UserError
 
+MAX_SEED = 2**32 - 1  # seeds derived from the run's seed (evaluation, oracle data) must stay within 64 bits
+MAX_VOCAB = 1_000_000
+MAX_SEQ_LEN = 10_000
+MAX_ORACLE_SAMPLES = 10_000_000
 PAPER_FILTER_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 
@@ -19,6 +24,17 @@ PAPER_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise UserError(message)
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of a --seed flag: an integer in 0..MAX_SEED (a bigger one overflows torch's seeding)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_SEED}, not {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,7 @@ class DataConfig:
     num_test: int = 10_000  # held-out oracle samples for NLL-test
     test_seed: int = 20_170_204  # fixed: every run is scored on the same held-out set
     vocab_size: int = 5000  # oracle: its vocabulary; text: the largest vocabulary the tokenizer may learn
-    seq_len: int = 20  # oracle: sequence length; text: max tokens per line, <eos> included
+    seq_len: int = 20  # oracle: sequence length; text: max tokens per line, <eos> included (0: from the corpus)
     oracle_emb_dim: int = 32
     oracle_hidden_dim: int = 32
 
@@ -46,11 +62,23 @@ class DataConfig:
         _check(self.oracle in ("auto", "original", "random"), "data.oracle must be auto, original or random")
         _check(self.train in ("shipped", "sample"), "data.train must be shipped or sample")
         _check(self.num_train >= 1 and self.num_test >= 1, "data.num_train and data.num_test must be >= 1")
-        _check(self.vocab_size >= 2 and self.seq_len >= 2, "data.vocab_size and data.seq_len must be >= 2")
+        _check(self.vocab_size >= 2, "data.vocab_size must be >= 2")
+        # upper bounds: past them a typo allocates gigabytes (embeddings, id tensors) before anything trains
+        _check(self.vocab_size <= MAX_VOCAB, f"data.vocab_size must be <= {MAX_VOCAB:,} (got {self.vocab_size:,})")
+        _check(self.seq_len <= MAX_SEQ_LEN, f"data.seq_len must be <= {MAX_SEQ_LEN:,} tokens (got {self.seq_len:,})")
+        _check(max(self.num_train, self.num_test) <= MAX_ORACLE_SAMPLES,
+               f"data.num_train and data.num_test must be <= {MAX_ORACLE_SAMPLES:,}")
+        _check(self.seq_len >= 2 or self.seq_len == 0,
+               "data.seq_len must be >= 2, or 0 on text to size it from the corpus")
         _check(self.tokenizer in ("char", "word", "bpe"), "data.tokenizer must be char, word or bpe")
         _check(self.too_long in ("truncate", "drop"), "data.too_long must be truncate or drop")
         _check(len(self.split) == 3 and min(self.split) >= 0 and abs(sum(self.split) - 1) < 1e-6,
                f"data.split needs three non-negative fractions summing to 1 (got {self.split})")
+        # a text run reports NLL-valid and picks `--checkpoint best` by it: an empty validation split would
+        # silently drop both (the line counts are checked again once the corpus is read)
+        _check(not self.corpus or self.split[1] > 0,
+               f"data.split {','.join(f'{x:g}' for x in self.split)} leaves the validation split empty; give it a "
+               "share, e.g. --split 0.8,0.1,0.1")
 
 
 @dataclass(frozen=True)
@@ -114,15 +142,23 @@ class ScheduleConfig:
     adv_d_rounds: int = 5
     adv_d_epochs: int = 3
     num_negatives: int = 10_000  # fresh generated sequences per D round (positives: as many real ones)
-    eval_every: int = 5  # epochs between evaluations, in every phase
+    eval_every: int = 5  # epochs between evaluations, in every phase (phases early stopping watches: every epoch)
     checkpoint_every_s: float = 60.0  # at most this long between checkpoints (plus one at each phase end)
+    # early stopping of the MLE phases (pretrain_g, and the adversarial phase of adversarial.method=mle) on
+    # NLL-valid: each is evaluated after every epoch and ends once this many evaluations in a row have not
+    # improved on its best, and G goes back to its best epoch (also when the phase runs out of epochs past
+    # its best). 0 = off (the paper's fixed schedule); text corpora only (the oracle has no validation split)
+    early_stop_patience: int = 0
 
     def __post_init__(self) -> None:
         for name in ("pretrain_g_epochs", "pretrain_d_rounds", "pretrain_d_epochs", "adv_epochs",
-                     "adv_g_steps", "adv_d_rounds", "adv_d_epochs"):
+                     "adv_g_steps", "adv_d_rounds", "adv_d_epochs", "early_stop_patience"):
             _check(getattr(self, name) >= 0, f"schedule.{name} must be >= 0")
         _check(self.num_negatives >= 1 and self.eval_every >= 1,
                "schedule.num_negatives and schedule.eval_every must be >= 1")
+        _check(self.checkpoint_every_s >= 0,  # also refuses NaN
+               f"schedule.checkpoint_every_s must be >= 0 seconds (0 = after every epoch), "
+               f"not {self.checkpoint_every_s}")
 
 
 ADVERSARIAL_METHODS = ("seqgan", "constant", "mle", "ss", "pg-bleu")
@@ -194,6 +230,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         _check(bool(self.device), "device must be auto, cpu, cuda or cuda:N")
+        _check(0 <= self.seed <= MAX_SEED, f"seed must be an integer in 0..{MAX_SEED} (got {self.seed})")
 
     def to_dict(self) -> dict:
         """Plain nested dict (tuples become lists)."""

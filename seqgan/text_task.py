@@ -2,26 +2,37 @@
 
 The split and the tokenizer are written into the run directory (data/*.txt, tokenizer.json) the first
 time, and read back from there afterwards, so resuming, sampling and evaluating use exactly the same lines
-and vocabulary.
+and vocabulary. The max length is data.seq_len, or with data.seq_len=0 sized from the saved training split
+(`resolve_seq_len`), so it too comes out the same every time.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from eval.nll import nll_test
-from seqgan.config import ExperimentConfig
+from seqgan.config import DataConfig, ExperimentConfig
 from seqgan.core.checkpoint import atomic_write_text
 from seqgan.errors import UserError
 from seqgan.generator import LSTMGenerator
 from text_data.corpus import Splits, load_corpus, read_text_file
-from text_data.dataset import Encoded, encode_lines
+from text_data.dataset import (
+    AUTO_LEN_CAP,
+    AUTO_LEN_PERCENTILE,
+    Encoded,
+    auto_max_len,
+    encode_lines,
+    model_texts,
+    token_lengths,
+)
 from text_data.tokenizer import BOS, EOS, PAD, build_tokenizer, decode, load_tokenizer, save_tokenizer
 
 SPLIT_NAMES = ("train", "valid", "test")
+LOSS_WARNING = 0.05  # warn when more than this share of a split's lines is truncated or dropped
 
 
 def eos_mask(ids: torch.Tensor) -> torch.Tensor:
@@ -76,7 +87,9 @@ class TextTask:
             if enc is not None:
                 result = nll_test(generator, enc.ids, f"{self.name}/{name}", enc.mask())
                 out[f"nll_{name}"] = result.value
-                out[f"nll_{name}_signature"] = (f"{result.signature}|tok:{config.data.tokenizer}|"
+                # nll_test signs "nll-test|test:..."; the validation split's number must not read as NLL-test
+                signature = result.signature.replace("nll-test|test:", f"nll-{name}|{name}:", 1)
+                out[f"nll_{name}_signature"] = (f"{signature}|tok:{config.data.tokenizer}|"
                                                 f"vocab:{self.vocab_size}|max_len:{self.seq_len}")
         return out
 
@@ -91,6 +104,56 @@ class TextTask:
             lines = getattr(self.splits, name)
             atomic_write_text(run_dir / "data" / f"{name}.txt", "".join(line + "\n" for line in lines))
         save_tokenizer(self.tokenizer, run_dir / "tokenizer.json")
+
+
+def resolve_seq_len(data: DataConfig, tok, train_lines: list[str]) -> tuple[int, list[str]]:
+    """The max length T (<eos> included) of a text run, and a note on how it was chosen.
+
+    data.seq_len when it is set; with 0, the AUTO_LEN_PERCENTILE-th percentile of the training lines'
+    token counts plus the <eos>, at most AUTO_LEN_CAP: from the (saved) training split and tokenizer only, so
+    training, resuming, sampling and evaluating all get the same T.
+
+    Args:
+        data: the run's data config.
+        tok: the run's tokenizer.
+        train_lines: the training split.
+    """
+    if data.seq_len:
+        return data.seq_len, []
+    lengths = token_lengths(tok, train_lines)
+    seq_len = auto_max_len(lengths)
+    fit = int((lengths < seq_len).sum())  # tokens + <eos> <= T
+    wanted = int(auto_max_len(lengths, cap=10**9))
+    why = (f"the {AUTO_LEN_PERCENTILE:g}th percentile of the training lines' lengths + <eos>"
+           + (f", capped at {AUTO_LEN_CAP}" if wanted > seq_len else ""))
+    return seq_len, [f"max length {seq_len} tokens (<eos> included), {why}: {fit} of {len(lengths)} training "
+                     f"lines fit, the longest has {int(lengths.max())} tokens (--max-len sets it)"]
+
+
+def loss_notes(lost: dict[str, tuple[int, int, int]], seq_len: int, how: str) -> list[str]:
+    """A note per split that lost lines to the max length, and one warning when a split lost over 5%.
+
+    Args:
+        lost: split name -> (truncated, dropped, lines).
+        seq_len: the max length used.
+        how: "set" (data.seq_len given), "auto" (sized from the corpus) or "cap" (sized, at AUTO_LEN_CAP).
+    """
+    notes = [f"{name}: {truncated} lines truncated and {dropped} dropped at max length {seq_len} (of {total})"
+             for name, (truncated, dropped, total) in lost.items() if truncated or dropped]
+    worst = max(lost, key=lambda name: (lost[name][0] + lost[name][1]) / max(lost[name][2], 1), default=None)
+    if worst is not None:
+        truncated, dropped, total = lost[worst]
+        share = (truncated + dropped) / max(total, 1)
+        if share > LOSS_WARNING:
+            done = " and ".join(w for n, w in ((truncated, "truncated"), (dropped, "dropped")) if n)
+            fix = {"set": "raise --max-len, or leave it unset to size it from the corpus",
+                   "auto": f"the length fits {AUTO_LEN_PERCENTILE:g}% of the training lines; pass a larger --max-len "
+                           "to keep more",
+                   "cap": f"the lines are longer than the {AUTO_LEN_CAP}-token cap of an automatic length; pass "
+                          "a larger --max-len to keep more"}[how]
+            notes.append(f"warning: {share:.1%} of the {worst} lines ({truncated + dropped} of {total}) do not fit "
+                         f"in {seq_len} tokens (<eos> included) and were {done}; {fix}")
+    return notes
 
 
 def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Path | None,
@@ -108,18 +171,41 @@ def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Pat
         splits = load_corpus(d.corpus, data_dir, tuple(d.split), config.seed, d.text_field or None)
         tok = build_tokenizer(d.tokenizer, splits.train, d.vocab_size, d.lowercase, d.min_frequency)
         notes += splits.notes
-    encoded = {}
+    if not splits.train:
+        raise UserError("the training split is empty; add data or change --split")
+    seq_len, length_notes = resolve_seq_len(d, tok, splits.train)
+    notes += length_notes
+    encoded: dict[str, Encoded | None] = {}
+    lost: dict[str, tuple[int, int, int]] = {}
     for name in SPLIT_NAMES:
         lines = getattr(splits, name)
         if not lines:
             encoded[name] = None
             continue
-        enc = encode_lines(tok, lines, d.seq_len, d.too_long)
+        enc = encode_lines(tok, lines, seq_len, d.too_long)
         encoded[name] = Encoded(enc.ids.to(device), enc.lengths.to(device), enc.kept, enc.truncated, enc.dropped)
-        if enc.truncated or enc.dropped:
-            notes.append(f"{name}: {enc.truncated} lines truncated and {enc.dropped} dropped at "
-                         f"data.seq_len={d.seq_len} (of {len(lines)})")
-    if encoded["train"] is None:
-        raise UserError("the training split is empty; add data or change --split")
+        lost[name] = (enc.truncated, enc.dropped, len(lines))
+    how = "set" if d.seq_len else "cap" if seq_len == AUTO_LEN_CAP else "auto"
+    notes += loss_notes(lost, seq_len, how)
     name = Path(d.corpus).name if d.corpus else "text"
-    return TextTask(tok, splits, encoded["train"], encoded["valid"], encoded["test"], name, d.seq_len, notes)
+    return TextTask(tok, splits, encoded["train"], encoded["valid"], encoded["test"], name, seq_len, notes)
+
+
+def texts_as_generated(run_dir: str | Path, lines: list[str]) -> list[str]:
+    """`lines` the way a text run's G writes text: its tokenizer, its max length (truncate or drop), decoded
+    as its samples are (`model_texts`), so human-written lines and samples differ only by the model.
+
+    Args:
+        run_dir: a text run's directory (config.json, tokenizer.json, data/train.txt).
+        lines: the texts.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    try:
+        config = ExperimentConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8"))["config"])
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"{config_path} is unreadable ({err}); is {run_dir} a text run directory?") from err
+    tok = load_tokenizer(run_dir / "tokenizer.json")
+    train = [] if config.data.seq_len else [x for x in read_text_file(run_dir / "data" / "train.txt") if x]
+    seq_len, _ = resolve_seq_len(config.data, tok, train)
+    return model_texts(tok, lines, seq_len, config.data.too_long)

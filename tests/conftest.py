@@ -141,6 +141,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder` (relative path -> hex digest): `snapshot` without holding the bytes."""
+    import hashlib
+
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def oracle_dir() -> Path:
     """../shared/data/seqgan_oracle (via seqgan.paths.data_root), or skip the test that needs it."""
     from seqgan.paths import data_root

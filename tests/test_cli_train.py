@@ -298,14 +298,69 @@ def test_missing_data_env_var_is_honoured(tmp_path, run_cli, monkeypatch):
     assert not (tmp_path / "new").exists()
 
 
-def test_corrupt_checkpoint(copy_run, run_cli):
-    last = copy_run / "checkpoints" / "last.pt"
-    last.write_bytes(last.read_bytes()[:3000])
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:3000])
+
+
+def test_corrupt_checkpoint_refused_by_sample_and_evaluate(copy_run, run_cli):
+    _truncate(copy_run / "checkpoints" / "last.pt")
     before = snapshot(copy_run)
-    assert_one_line_error(run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run]), "train", "last.pt")
-    assert_one_line_error(run_cli(["sample", "--run-dir", copy_run, "-n", "3"]), "sample", "last.pt")
-    assert_one_line_error(run_cli(["evaluate", "--run-dir", copy_run]), "evaluate", "last.pt")
+    for command in (["sample", "-n", "3"], ["evaluate"]):
+        line = assert_one_line_error(run_cli([*command, "--run-dir", copy_run]), command[0], "last.pt",
+                                     "corrupt or truncated", "re-run the `seqgan train` command")
+        assert "--checkpoint" in line
     assert snapshot(copy_run) == before
+    # what the message says works: another checkpoint samples, and a re-run of train repairs last.pt
+    assert run_cli(["sample", "--run-dir", copy_run, "-n", "3", "--checkpoint", "adversarial"]).code == 0
+    result = run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run])
+    assert result.code == 0, result.err
+    assert result.err_lines[0].startswith("note: checkpoint ") and "last.pt is corrupt or truncated" in result.err
+    assert "resuming from adversarial.pt, the end of phase adversarial" in result.err_lines[0]
+    assert (copy_run / "checkpoints" / "last.pt").read_bytes() == before["checkpoints/adversarial.pt"]
+    for name in COMPARED:  # nothing left to train: the run's files are as they were
+        assert (copy_run / name).read_bytes() == before[name], name
+    assert run_cli(["sample", "--run-dir", copy_run, "-n", "3"]).code == 0
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_train_resumes_from_the_newest_readable_phase_checkpoint(tiny_run, copy_run, run_cli, damage):
+    """last.pt unreadable (or deleted) and the adversarial phase unfinished: the re-run continues from the end of
+    D pretraining, keeping metrics.jsonl up to it and its snapshots, and ends as the uninterrupted run."""
+    ckpts = copy_run / "checkpoints"
+    (ckpts / "adversarial.pt").unlink()
+    (copy_run / "metrics.json").unlink()
+    if damage == "corrupt":
+        _truncate(ckpts / "last.pt")
+    else:
+        (ckpts / "last.pt").unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("eval-pretrain_*.pt")}
+    result = run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run])
+    assert result.code == 0, result.err
+    note = result.err_lines[0]
+    assert note.startswith("note: ") and ("corrupt" if damage == "corrupt" else "is missing") in note
+    assert note.endswith("resuming from pretrain_d.pt, the end of phase pretrain_d"), note
+    assert "resuming from adversarial epoch 0/3" in result.err_lines  # pretraining is not redone
+    assert {p.name: p.stat().st_mtime_ns for p in ckpts.glob("eval-pretrain_*.pt")} == kept
+    for name in COMPARED:
+        assert (copy_run / name).read_bytes() == (tiny_run / name).read_bytes(), name
+    load_checkpoint(ckpts / "last.pt")
+
+
+def test_corrupt_checkpoint_without_a_phase_checkpoint(tiny_run, copy_run, run_cli):
+    ckpts = copy_run / "checkpoints"
+    for name in ("pretrain_g", "pretrain_d", "adversarial"):
+        (ckpts / f"{name}.pt").unlink()
+    _truncate(ckpts / "last.pt")
+    before = snapshot(copy_run)
+    assert_one_line_error(run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run]), "train", "last.pt",
+                          "no readable phase checkpoint", "delete")
+    assert snapshot(copy_run) == before
+    (ckpts / "last.pt").unlink()  # as the message says: the run is trained again from its start
+    result = run_cli(["train", *TINY, "--seed", "1", "--run-dir", copy_run])
+    assert result.code == 0, result.err
+    assert result.err_lines[0] == "starting oracle-tiny seed 1 on cpu"
+    for name in COMPARED:
+        assert (copy_run / name).read_bytes() == (tiny_run / name).read_bytes(), name
 
 
 def test_resume_with_a_different_architecture(copy_run, run_cli):

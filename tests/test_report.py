@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+from scipy import stats
 
 from eval.report import beyond_curve, tempered, tokens_of
 from eval.significance import mann_whitney_u
@@ -79,7 +80,17 @@ def test_compare_on_the_oracle_writes_report_with_sweep_and_tests(oracle_runs, r
                                               abs=1e-6)
     for name in ("report.md", "frontier.png", "training.png", "distribution.png"):
         assert (out / name).stat().st_size > 0
-    assert "| constant |" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| constant |" in markdown
+    # the verdict: sentences from the numbers, in report.json and report.md
+    verdict = report["verdict"]
+    worse = report["systems"]["constant"]["nll_oracle"] > mle["nll_oracle"]
+    assert verdict[0].startswith("constant ") and "on quality as the oracle judges it" in verdict[0]
+    assert ("worse" if worse else "better") in verdict[0] or "do not differ significantly" in verdict[0]
+    assert "per-sample Mann-Whitney p = " in verdict[0]
+    beyond = report["systems"]["constant"]["beyond_reference_curve"]
+    assert verdict[2].startswith("constant lies beyond" if beyond else "constant does not lie beyond")
+    assert "## Verdict" in markdown and all(sentence in markdown for sentence in verdict)
 
 
 def test_compare_text_bleu_equals_nltk_and_the_significance_module(corpus_file, run_cli, tmp_path):  # noqa: F811
@@ -117,9 +128,17 @@ def test_study_on_a_corpus_file_writes_the_bleu_table_with_p_values(corpus_file,
     per_seed = [bleu["per_seed"][str(s)]["seqgan"]["bleu4"] for s in (1, 2)]
     assert bleu["table"]["seqgan"]["bleu4"][0] == pytest.approx(np.mean(per_seed))
     tests = bleu["tests"]["seqgan"]
-    assert 0.0 <= tests["bleu4_welch_p_over_seeds"] <= 1.0
+    mle_seeds = [bleu["per_seed"][str(s)]["mle"]["bleu4"] for s in (1, 2)]
+    # the seed-level test is Welch's t over the two seeds' values (scipy as the reference)
+    assert tests["bleu4_welch_p_over_seeds"] == pytest.approx(
+        stats.ttest_ind(per_seed, mle_seeds, equal_var=False).pvalue, rel=1e-6)
     assert 0.0 <= tests["bleu4_mann_whitney_p_pooled_samples"] <= 1.0
-    assert "Real text" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "Real text" in table and " ± " in table and "(mean ± std, 2 seeds)" in table
+    # the verdict: in summary.json and table.md, reading the seed-level test
+    assert summary["verdict"] and all(sentence in table for sentence in summary["verdict"])
+    assert summary["verdict"][-1].startswith("Which p-value to read: the seed-level Welch test")
+    assert set(bleu["frontier"]["beyond"]["seqgan"]) == {"1", "2"}
     assert mann_whitney_u([0.1, 0.2], [0.3, 0.4]).p_value <= 1.0  # the module the table uses
 
 

@@ -67,19 +67,52 @@ NAMED: dict[str, NamedCorpus] = {
 }
 
 
+# Leading bytes of common binary formats a corpus path may point at by mistake.
+MAGIC = {b"\x1f\x8b": "gzip-compressed data", b"BZh": "bzip2-compressed data", b"\xfd7zXZ\x00": "xz-compressed data",
+         b"(\xb5/\xfd": "zstd-compressed data", b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive",
+         b"%PDF": "a PDF document", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
+         b"GIF8": "a GIF image", b"PAR1": "a parquet file", b"SQLite format 3": "an SQLite database",
+         b"\x7fELF": "an executable"}
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # also the start of the UTF-32 little-endian mark
+# Control bytes that text in any 8-bit encoding almost never holds (tab, newlines, form feed, escape excluded).
+_CONTROL = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27})) + b"\x7f"
+
+
+def binary_kind(data: bytes) -> str | None:
+    """What binary format `data` (a file's first bytes, not valid UTF-8 text) looks like, or None when it
+    looks like text in some other encoding (latin-1, cp1252, UTF-16 with a byte-order mark...)."""
+    if data.startswith(UTF16_BOMS):
+        return None
+    for magic, kind in MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    if b"\x00" in data:
+        return "binary data with NUL bytes"
+    # 8-bit text has next to no control bytes; compressed or random bytes are ~10% control bytes
+    if len(data) - len(data.translate(None, _CONTROL)) > 0.02 * len(data):
+        return "binary data, full of control bytes"
+    return None
+
+
 def read_text_file(path: Path) -> list[str]:
     """Lines of a UTF-8 text file, with a clear error for binary or wrongly encoded files."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror or err}") from err
-    if b"\x00" in data[:65536]:
-        raise UserError(f"{path} looks binary (it contains NUL bytes); pass a UTF-8 text file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise UserError(f"{path} is not valid UTF-8 (byte {err.start}); convert it, e.g. "
-                        f"`iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8.txt`") from err
+        text, error = None, err
+    if text is None or "\x00" in text[:65536]:
+        kind = binary_kind(data[:65536])
+        if kind is not None:  # not text: there is no encoding to convert from, so suggest no conversion
+            raise UserError(f"{path} is not a text file (it looks like {kind}); pass a UTF-8 text file with one "
+                            "example per line")
+    if text is None:
+        source = "utf-16" if data.startswith(UTF16_BOMS) else "latin1"
+        raise UserError(f"{path} is not valid UTF-8 (byte {error.start}); convert it, e.g. "
+                        f"`iconv -f {source} -t utf-8 {path.name} > {path.stem}.utf8.txt`") from error
     return text.splitlines()
 
 
@@ -121,8 +154,13 @@ def load_lines(path: str | Path, text_field: str | None = None) -> list[str]:
     return lines
 
 
-def split_lines(lines: list[str], fractions: tuple[float, float, float], seed: int) -> tuple[list, list, list]:
-    """A seeded shuffle cut into train/valid/test by `fractions` (summing to 1); disjoint by position."""
+def split_lines(lines: list[str], fractions: tuple[float, float, float], seed: int,
+                need_test: bool = True) -> tuple[list, list, list]:
+    """A seeded shuffle cut into train/valid/test by `fractions` (summing to 1); disjoint by position.
+
+    Every split must get at least one line (the test split only when `need_test`; a corpus that ships its own
+    test file needs none): an empty held-out split would silently drop its NLL from the run's metrics.
+    """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise UserError(f"--split needs three non-negative fractions summing to 1 (got {fractions})")
     order = list(range(len(lines)))
@@ -131,9 +169,13 @@ def split_lines(lines: list[str], fractions: tuple[float, float, float], seed: i
     n_valid = int(round(fractions[1] * len(lines)))
     pick = [lines[i] for i in order]
     train, valid, test = pick[:n_train], pick[n_train:n_train + n_valid], pick[n_train + n_valid:]
-    if not train:
-        raise UserError(f"the training split is empty ({len(lines)} lines, split {fractions}); add data or "
-                        "raise the first --split fraction")
+    empty = [name for name, part in (("training", train), ("validation", valid), ("test", test))
+             if not part and (need_test or name != "test")]
+    if empty:
+        counts = f"train {len(train)}, valid {len(valid)}" + (f", test {len(test)}" if need_test else "")
+        raise UserError(f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty: --split "
+                        f"{','.join(f'{f:g}' for f in fractions)} of {len(lines)} lines gives {counts} lines; "
+                        "add data or change --split")
     return train, valid, test
 
 
@@ -159,7 +201,7 @@ def load_named(name: str, data_dir: str | None, fractions: tuple[float, float, f
     train_lines = read(spec.train)
     if spec.test:  # shipped test split: hold out a validation part of train only
         valid_frac = fractions[1] / max(fractions[0] + fractions[1], 1e-9)
-        train, valid, _ = split_lines(train_lines, (1.0 - valid_frac, valid_frac, 0.0), seed)
+        train, valid, _ = split_lines(train_lines, (1.0 - valid_frac, valid_frac, 0.0), seed, need_test=False)
         return Splits(train, valid, read(spec.test), f"{name}:{folder}", [f"{name}: shipped test split"])
     train, valid, test = split_lines(train_lines, fractions, seed)
     return Splits(train, valid, test, f"{name}:{folder}", [f"{name}: split {fractions} with seed {seed}"])

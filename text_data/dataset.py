@@ -1,4 +1,7 @@
-"""Id tensors for training: encode lines in chunks (no per-token Python objects), add <eos>, pad or drop."""
+"""Id tensors for training: encode lines in chunks (no per-token Python objects), add <eos>, pad or drop.
+
+Also the corpus-sized maximum length (`auto_max_len`) and lines as the models see them (`model_texts`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import numpy as np
 import torch
 
 from seqgan.errors import UserError
-from text_data.tokenizer import EOS, PAD
+from text_data.tokenizer import EOS, PAD, decode
 
 ENCODE_CHUNK = 20_000  # lines per encode_batch call
+AUTO_LEN_PERCENTILE = 99.0  # the automatic max length fits this share of the training lines...
+AUTO_LEN_CAP = 256  # ...but is never longer than this (G's rollouts cost grows with T^2)
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,48 @@ def encode_lines(tok, lines: Iterable[str], max_len: int, too_long: str = "trunc
                         f"{max_len} with --too-long {too_long}; raise --max-len or use --too-long truncate")
     return Encoded(torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(np.concatenate(lengths)),
                    int(ids.shape[0]), truncated, dropped)
+
+
+def token_lengths(tok, lines: Iterable[str]) -> np.ndarray:
+    """(N,) tokens per line (without <eos>), encoding in chunks.
+
+    Args:
+        tok: a tokenizer from `build_tokenizer`.
+        lines: text, one example per item.
+    """
+    counts = [np.fromiter((len(enc.ids) for enc in tok.encode_batch(chunk, add_special_tokens=False)),
+                          dtype=np.int64) for chunk in _chunks(lines, ENCODE_CHUNK)]
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
+
+def auto_max_len(lengths: np.ndarray, percentile: float = AUTO_LEN_PERCENTILE, cap: int = AUTO_LEN_CAP) -> int:
+    """Max length T (<eos> included) that fits `percentile`% of lines of these token lengths, at most `cap`.
+
+    The percentile is an observed length (numpy's "higher" method: the smallest length at or above the
+    percentile's rank), so T depends only on the lengths, never on interpolation.
+
+    Args:
+        lengths: (N,) tokens per training line, without <eos>.
+        percentile: share of lines that fit, in percent.
+        cap: the largest T returned.
+    """
+    if len(lengths) == 0:
+        raise UserError("cannot size the max length from an empty training split; pass --max-len")
+    longest = int(np.percentile(lengths, percentile, method="higher"))
+    return int(min(max(longest + 1, 2), cap))
+
+
+def model_texts(tok, lines: Iterable[str], max_len: int, too_long: str = "truncate") -> list[str]:
+    """Lines the way the models see them: encoded, cut to `max_len` (or dropped), decoded like samples.
+
+    A real line and a generated one that have the same ids read the same (unknown words show as <unk>, the
+    same spacing), so comparing them compares only the model. Lines with no tokens, or too long with "drop",
+    are left out.
+
+    Args:
+        tok: a tokenizer from `build_tokenizer`.
+        lines: text, one example per item.
+        max_len: T, including the <eos>.
+        too_long: "truncate" or "drop", as in `encode_lines`.
+    """
+    return [decode(tok, row) for row in encode_lines(tok, lines, max_len, too_long).ids.tolist()]

@@ -2,6 +2,12 @@
 
 Every tokenizer has the same four special tokens with fixed ids, so models can rely on them:
 <pad> = 0, <bos> = 1, <eos> = 2, <unk> = 3.
+
+Tokens keep the text's spacing, so decoding gives the line back: `decode(encode(line)) == line` for any line
+without <unk> (lower-cased with `lowercase`). Char tokens are single characters, spaces included; BPE is
+byte-level; word tokens carry the space before them as "▁" (SentencePiece's Metaspace scheme; a literal "▁"
+in the text comes back as a space). Tokenizers saved by older versions (whitespace collapsed, NFC, word
+tokens decoded with a space between every two) still load and decode as they always did.
 """
 
 from __future__ import annotations
@@ -14,6 +20,14 @@ from seqgan.errors import UserError
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 KINDS = ("char", "word", "bpe")
+SPACE = "\u2581"  # "▁": the space a word token starts with
+# After Metaspace has turned spaces into "▁" and split before each, cut words from runs of punctuation (the
+# rule of the old Whitespace pre-tokenizer, \w+|[^\w\s]+); a piece keeps the "▁" in front of it, and any other
+# whitespace character (tab, ideographic space) is a token of its own.
+WORD_PATTERN = f"{SPACE}?(?:\\w+|[^\\w\\s{SPACE}]+)|{SPACE}|\\s"
+CHAR_PATTERN = r"[\s\S]"  # every character on its own, spaces included
+# an unknown word token loses the "▁" it carried; decoding puts a space back unless it follows one of these
+NO_SPACE_AFTER = "([{“‘«„¿¡/-"
 
 
 def build_tokenizer(kind: str, lines: Iterable[str], vocab_size: int = 30_000, lowercase: bool = False,
@@ -21,11 +35,12 @@ def build_tokenizer(kind: str, lines: Iterable[str], vocab_size: int = 30_000, l
     """Train a tokenizer on `lines` (the training split only).
 
     Args:
-        kind: "char" (every character, spaces included, is a token), "word" (words and punctuation), or
-            "bpe" (byte-level BPE: any Unicode text round-trips).
+        kind: "char" (every character, spaces included, is a token), "word" (words and runs of punctuation,
+            each with the space before it), or "bpe" (byte-level BPE: any Unicode text round-trips).
         lines: training text.
         vocab_size: upper bound on the vocabulary, specials included.
-        lowercase: lower-case before tokenizing.
+        lowercase: lower-case before tokenizing (the only normalization: text is not NFC-normalized or
+            re-spaced, so that decoding gives back exactly the line).
         min_frequency: drop tokens seen fewer times (word and char).
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -35,9 +50,7 @@ def build_tokenizer(kind: str, lines: Iterable[str], vocab_size: int = 30_000, l
     if vocab_size <= len(SPECIALS):
         raise UserError(f"--vocab-size {vocab_size} leaves no room beyond the {len(SPECIALS)} special tokens "
                         f"{', '.join(SPECIALS)}; use a larger value")
-    norms = [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
-    if lowercase:
-        norms.append(normalizers.Lowercase())
+    norms = [normalizers.Lowercase()] if lowercase else []
     if kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -47,13 +60,20 @@ def build_tokenizer(kind: str, lines: Iterable[str], vocab_size: int = 30_000, l
     else:
         tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
         if kind == "char":
-            tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\S"), behavior="isolated")  # spaces stay tokens
+            tok.pre_tokenizer = pre_tokenizers.Split(Regex(CHAR_PATTERN), behavior="isolated")
             tok.decoder = decoders.Fuse()
         else:
-            tok.pre_tokenizer = pre_tokenizers.Whitespace()  # words and runs of punctuation
+            # a "▁" in front of the line, as if a space preceded it, so that a line's first word is the same
+            # token as that word inside a line; the decoder drops it again (prepend_scheme="always")
+            norms.insert(0, normalizers.Prepend(SPACE))
+            tok.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="never", split=True),
+                pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated")])
+            tok.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="always", split=True)
         trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                             min_frequency=min_frequency, show_progress=False)
-    tok.normalizer = normalizers.Sequence(norms)
+    if norms:
+        tok.normalizer = normalizers.Sequence(norms)
     tok.train_from_iterator(lines, trainer)
     for token, expected in zip(SPECIALS, range(len(SPECIALS)), strict=True):
         assert tok.token_to_id(token) == expected, "special tokens must keep their fixed ids"
@@ -81,12 +101,32 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
+def _spaced_words(tok) -> bool:
+    """True for a word tokenizer whose tokens carry their spaces (the Metaspace decoder)."""
+    from tokenizers import decoders
+
+    return isinstance(tok.decoder, decoders.Metaspace)
+
+
 def decode(tok, ids: Iterable[int]) -> str:
-    """Text of a generated id sequence: stops at <eos>, skips <pad>/<bos>."""
+    """Text of a generated id sequence: stops at <eos>, skips <pad>/<bos>; <unk> shows as "<unk>".
+
+    Real lines and samples both go through here, so they look alike: an unknown word shows as <unk> in both.
+    """
     out = []
     for i in ids:
         if i == EOS:
             break
         if i not in (PAD, BOS):
             out.append(int(i))
-    return tok.decode(out, skip_special_tokens=False)
+    if UNK not in out or not _spaced_words(tok):
+        return tok.decode(out, skip_special_tokens=False)
+    # The word replaced by <unk> took its leading "▁" with it; put it back where a word after a space is
+    # likely: anywhere but at the start, after a tab-like space, or after an opening bracket or quote. (A lone
+    # "▁" token is the first of several spaces, so the word after it had a "▁" of its own.)
+    tokens = [tok.id_to_token(i) for i in out]
+    for k in range(1, len(tokens)):
+        before = tokens[k - 1][-1:]
+        if out[k] == UNK and not (before.isspace() or before in NO_SPACE_AFTER):
+            tokens[k] = SPACE + tokens[k]
+    return tok.decoder.decode(tokens)

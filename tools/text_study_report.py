@@ -2,10 +2,11 @@
 
     python tools/text_study_report.py runs/text_study/poems --out results/text_study/poems
 
-Writes OUT/summary.json (the study's tables (NLL, and BLEU with p-values), each method's NLL-valid /
-NLL-test at the end and at its best evaluation, the run's wall time) and OUT/samples.md (5 samples per
-method from the last checkpoint, sampling seed 0, temperature 1), and prints the markdown. Samples are
-drawn by the same code as `seqgan sample`.
+Writes OUT/summary.json (the study's tables (NLL, and BLEU with p-values), its verdict in sentences, each
+method's NLL-valid / NLL-test at the end and at its best evaluation, the run's wall time), OUT/table.md (the
+study's table.md, verdict included) and OUT/samples.md (5 samples per method from the last checkpoint,
+sampling seed 0, temperature 1), and prints the markdown. Samples are drawn by the same code as
+`seqgan sample`. Row names are the study's: "MLE (early-stopped)" when its MLE early-stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from seqgan.api import sample_run  # noqa: E402
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
 from seqgan.experiment import best_eval, eval_records, load_run  # noqa: E402
-
-NAMES = {"mle": "MLE (continued)", "seqgan": "SeqGAN", "constant": "PG, constant reward 1",
-         "ss": "Scheduled sampling", "pg-bleu": "PG-BLEU"}
+from seqgan.study import METHOD_NAMES  # noqa: E402
 
 
 def main() -> int:
@@ -36,10 +35,12 @@ def main() -> int:
     summary = json.loads((study / "summary.json").read_text(encoding="utf-8"))
     corpus = summary["config"]["data"]["corpus"]
     pretrain = eval_records(study / f"seed{args.seed}" / "pretrain")
-    report = {"corpus": corpus, "table": summary["table"], "methods": {},
+    names = {**METHOD_NAMES, **summary.get("names", {})}  # older studies have no names: the defaults
+    report = {"corpus": corpus, "table": summary["table"], "names": names, "methods": {},
               "pretrained": {k: pretrain[-1][k] for k in ("nll_valid", "nll_test")},
               "study_config": summary["config"], "bleu": summary.get("bleu"),
-              "per_seed": summary.get("per_seed")}
+              "per_seed": summary.get("per_seed"), "verdict": summary.get("verdict"),
+              "early_stop": summary.get("early_stop")}
     lines = [f"### {corpus}", "", (study / "table.md").read_text(encoding="utf-8"), ""]
     for method in [m for m in summary["table"] if m != "random"]:
         run_dir = study / f"seed{args.seed}" / method
@@ -52,7 +53,7 @@ def main() -> int:
         report["methods"][method] = {"final": {k: evals[-1][k] for k in ("nll_valid", "nll_test")},
                                      "best": best, "best_record": best_record, "samples": [s["text"] for s in samples],
                                      "sample_logprob": [s["logprob"] for s in samples], "train_eval_s": wall}
-        lines += [f"{NAMES.get(method, method)} (`seqgan sample --run-dir {run_dir} -n {args.n} --seed 0`; "
+        lines += [f"{names.get(method, method)} (`seqgan sample --run-dir {run_dir} -n {args.n} --seed 0`; "
                   f"{best}):", "", "```text", *[s["text"] for s in samples], "```", ""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,16 @@
 """The rating web app (Flask) and its server (waitress).
 
-Routes (every one but the two static assets needs a secret token in the path; anything else is 403):
+Routes (every one but the two static assets needs a secret token in the path; any other method or path,
+OPTIONS and double slashes included, is 403 and never a redirect; GET routes answer HEAD too):
 
 - ``GET  /r/<token>``          the rater's next item, or a thank-you page when done
 - ``POST /r/<token>/answer``   one answer: ``item`` (blinded code), ``answer`` (human|machine), ``fluency``
 - ``GET  /o/<token>``          organiser page: progress per rater and live results
 - ``GET  /o/<token>/answers.csv`` and ``/o/<token>/results.json``
 - ``GET  /assets/style.css`` and ``/assets/rate.js``
+
+`serve` runs it with waitress, hardened for an open network: many connections, idle ones closed after a short
+timeout, small request limits, and its arguments checked before anything binds.
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
+import re
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from seqgan.errors import UserError
 
@@ -41,7 +50,7 @@ def create_app(study_path: str | Path, refresh_seconds: int = 15) -> Flask:
         study_path: the study database.
         refresh_seconds: how often the organiser page reloads itself.
     """
-    from flask import Flask, Response, abort, g, redirect, render_template, request, url_for
+    from flask import Flask, Response, abort, redirect, render_template, request, url_for
     from jinja2 import DictLoader
 
     study_path = Path(study_path)
@@ -50,16 +59,29 @@ def create_app(study_path: str | Path, refresh_seconds: int = 15) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.jinja_loader = DictLoader(TEMPLATES)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    # Only the routes below answer: no automatic OPTIONS replies, and no redirect from a path with doubled
+    # slashes to a merged one (both must be set before the routes are added).
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.merge_slashes = False
+
+    # One connection per worker thread, kept open. Opening and closing the only connection to a WAL database
+    # for each request checkpoints the WAL every time, which cost more than the request itself.
+    local = threading.local()
+    # Answers are written one at a time under this lock: threads then wait their turn here, woken at once,
+    # instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+    write_lock = threading.Lock()
 
     def study() -> Study:
-        if "study" not in g:
-            g.study = Study.open(study_path)
-        return g.study
+        opened = getattr(local, "study", None)
+        if opened is None:
+            opened = local.study = Study.open(study_path)
+        return opened
 
-    @app.teardown_appcontext
-    def _close(_exc: BaseException | None) -> None:
-        opened = g.pop("study", None)
-        if opened is not None:
+    @app.teardown_request
+    def _drop_after_error(exc: BaseException | None) -> None:
+        opened = getattr(local, "study", None)
+        if exc is not None and opened is not None:  # start the next request on a fresh connection
+            local.study = None
             opened.close()
 
     @app.after_request
@@ -142,7 +164,8 @@ def create_app(study_path: str | Path, refresh_seconds: int = 15) -> Flask:
                 )
             fluency = int(cell)
         try:
-            new = s.record_answer(rater.id, request.form.get("item", ""), choice == "human", fluency)
+            with write_lock:
+                new = s.record_answer(rater.id, request.form.get("item", ""), choice == "human", fluency)
         except KeyError:
             return message(400, "Unknown text", "That text is not one of yours; nothing was saved.", back)
         if not new:
@@ -239,38 +262,219 @@ def base_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_THREADS = 8
+# waitress' own defaults (100 connections, idle ones dropped after 120 s) let 100 idle sockets from anyone on
+# the network lock every rater out for two minutes. Raters' browsers reconnect without a sound when an idle
+# keep-alive connection is closed, so a short timeout costs them nothing.
+DEFAULT_CONNECTION_LIMIT = 1000
+DEFAULT_CHANNEL_TIMEOUT = 15
+MAX_HEADER_BYTES = 32 * 1024  # tokens are 24 characters; no honest request comes near this
+MAX_BODY_BYTES = 1024 * 1024  # above Flask's 64 KiB limit (which answers with a page), below disk-filling sizes
+
+
+def check_listen_args(host: str, port: int, threads: int, connection_limit: int, channel_timeout: int) -> str:
+    """Check serve's arguments before anything binds; returns the host without IPv6 brackets.
+
+    Args:
+        host: address or host name to listen on.
+        port: TCP port, 0 for any free one.
+        threads: worker threads.
+        connection_limit: most connections open at once.
+        channel_timeout: seconds before an idle connection is closed.
+    """
+    if threads < 1:
+        raise UserError(f"--threads {threads}: the server needs at least 1 worker thread")
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port} is not a TCP port; use 1-65535 (or 0 for any free port)")
+    if connection_limit < 1:
+        raise UserError(f"--connection-limit {connection_limit} must be at least 1")
+    if channel_timeout < 1:
+        raise UserError(f"--channel-timeout {channel_timeout} must be at least 1 second")
+    bare = host.strip().strip("[]")
+    if not bare:
+        raise UserError("--host is empty; use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface)")
+    hint = "use an address such as 127.0.0.1 or 0.0.0.0, or a host name this machine resolves"
+    try:
+        ipaddress.ip_address(bare)
+        return bare
+    except ValueError:
+        if re.fullmatch(r"[0-9.]+", bare):  # looks like an IPv4 address but is not one: no DNS look-up for it
+            raise UserError(f"--host {host!r} is not a valid IP address; {hint}") from None
+    try:
+        socket.getaddrinfo(bare, port or None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise UserError(f"--host {host!r} is neither an IP address nor a name this machine resolves; {hint}") from err
+    return bare
+
+
+def ensure_file_room(connection_limit: int, threads: int, explicit: bool) -> tuple[int, str | None]:
+    """Make sure the process may open enough files for `connection_limit` sockets, raising its soft limit.
+
+    Returns the connection limit to use and a note when the default had to be lowered.
+
+    Args:
+        connection_limit: the wanted limit.
+        threads: worker threads (each holds the study file and its -wal and -shm open).
+        explicit: whether the user asked for this limit (then a shortfall is an error, not a note).
+    """
+    try:
+        import resource
+    except ImportError:  # not on POSIX: nothing to check
+        return connection_limit, None
+    headroom = 32 + 4 * threads
+    need = connection_limit + headroom
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return connection_limit, None
+    room = soft - headroom
+    if explicit or room < 10:
+        raise UserError(
+            f"--connection-limit {connection_limit} needs {need} open files but this process may open only"
+            f" {soft}; lower --connection-limit to {max(room, 1)} or raise the limit with `ulimit -n`"
+        )
+    return room, f"this process may open only {soft} files, so at most {room} connections are kept open"
+
+
+def listen_defaults(recorded: str | None) -> tuple[str | None, int | None]:
+    """The host and port that the invitation links' address implies, when it names this server directly.
+
+    An http address with an explicit port gives the port; its host too when it is a loopback one. An https
+    address, or one without a port, goes through a proxy, so it says nothing about where to listen.
+
+    Args:
+        recorded: the base URL `invite` recorded in the study, or None.
+    """
+    if not recorded:
+        return None, None
+    try:
+        parts = urlsplit(recorded)
+        port = parts.port
+    except ValueError:
+        return None, None
+    if parts.scheme != "http" or port is None or not 1 <= port <= 65535:
+        return None, None
+    host = parts.hostname or ""
+    return (host if is_loopback(host) else None), port
+
+
+def link_warning(recorded: str | None, host: str, port: int, links: str) -> str | None:
+    """Why the raters' links might not reach this server, or None when they look right.
+
+    Args:
+        recorded: the base URL the invitation links point at, or None.
+        host: bound host.
+        port: bound port.
+        links: the base URL this server prints its links with.
+    """
+    if not recorded or recorded.rstrip("/") == links.rstrip("/"):
+        return None
+    rec_host, rec_port = listen_defaults(recorded)
+    lead = f"the invitation links point at {recorded.rstrip('/')}/, "
+    if rec_port is not None and rec_port != port:
+        return lead + f"but this server listens on port {port}: drop --port, or send new links"
+    if rec_port is not None and rec_host is None and is_loopback(host):
+        return lead + "but this server listens on this machine only: pass --host 0.0.0.0 (or that address)"
+    if rec_port is None and links.rstrip("/") != base_url(host, port).rstrip("/"):
+        return lead + f"but this server prints links for {links}; check --base-url"
+    return None
+
+
 def serve(
     study_path: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    threads: int = 8,
+    host: str | None = None,
+    port: int | None = None,
+    threads: int = DEFAULT_THREADS,
     public_url: str | None = None,
+    connection_limit: int | None = None,
+    channel_timeout: int = DEFAULT_CHANNEL_TIMEOUT,
 ) -> int:
     """Serve a study with waitress until interrupted; prints the URL and the organiser link first.
 
     Args:
         study_path: the study database.
-        host: address to bind (default loopback only).
-        port: TCP port (0 picks a free one, and the line "serving on URL" says which).
+        host: address to bind; None: the invitation links' host when it is a loopback one, else 127.0.0.1.
+        port: TCP port (0 picks a free one, and the line "serving on URL" says which); None: the invitation
+            links' port when they name one over http, else 8000.
         threads: worker threads.
         public_url: the address raters use, if not the bound one (e.g. behind a proxy), for printed links.
+        connection_limit: most connections open at once (None: 1000, fewer if the open-file limit is lower).
+        channel_timeout: seconds after which an idle connection is closed.
     """
+    given_host = host is not None
     try:
         from waitress import create_server
     except ImportError as err:
         raise UserError("serving needs the waitress package; run `pip install waitress`") from err
+    with Study.open(study_path) as s:
+        organiser_token = s.organiser_token
+        n_raters = len([r for r in s.raters() if r.token])
+        recorded = s.base_url()
+    notes: list[str] = []
+    rec_host, rec_port = listen_defaults(recorded)
+    if port is None and rec_port is not None:
+        port = rec_port
+        notes.append(f"port {port}")
+    if host is None and rec_host is not None:
+        host = rec_host
+        if host != DEFAULT_HOST:
+            notes.append(f"host {host}")
+    if notes:
+        notes = [f"{' and '.join(notes)} from the study's invitation links ({recorded.rstrip('/')}/);"
+                 " --host/--port override it"]
+    host = check_listen_args(
+        DEFAULT_HOST if host is None else host,
+        DEFAULT_PORT if port is None else port,
+        threads,
+        DEFAULT_CONNECTION_LIMIT if connection_limit is None else connection_limit,
+        channel_timeout,
+    )
+    port = DEFAULT_PORT if port is None else port
+    limit, room_note = ensure_file_room(
+        DEFAULT_CONNECTION_LIMIT if connection_limit is None else connection_limit,
+        threads,
+        explicit=connection_limit is not None,
+    )
+    if room_note:
+        notes.append(f"{room_note} (--connection-limit)")
     app = create_app(study_path)
     try:
-        server = create_server(app, host=host, port=port, threads=threads)
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            connection_limit=limit,
+            channel_timeout=channel_timeout,
+            # Idle connections are looked for every few seconds (waitress: every 30 s), so one is closed at
+            # most a few seconds after its timeout.
+            cleanup_interval=max(1, min(5, channel_timeout // 2)),
+            # select() cannot watch file descriptors above 1023; poll() has no such limit.
+            asyncore_use_poll=True,
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+        )
     except OSError as err:
-        raise UserError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port") from err
-    url = base_url(host, server.effective_port)
+        raise UserError(
+            f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port"
+            + ("" if given_host else " or --host")
+        ) from err
+    # A host name with several addresses (localhost: 127.0.0.1 and ::1) gets one socket each.
+    bound_port = int(getattr(server, "effective_port", None) or server.effective_listen[0][1])
+    url = base_url(host, bound_port)
     links = (public_url.rstrip("/") + "/") if public_url else url
-    with Study.open(study_path) as s:
-        organiser_link = f"{links}o/{s.organiser_token}"
-        n_raters = len([r for r in s.raters() if r.token])
     print(f"serving {study_path} on {url}", flush=True)
-    print(f"organiser page: {organiser_link}", flush=True)
+    print(f"organiser page: {links}o/{organiser_token}", flush=True)
+    for note in notes:
+        print(note, flush=True)
     if n_raters == 0:
         print(
             f"no raters invited yet: run `seqgan human-eval invite --study {study_path} --n 10`", flush=True
@@ -279,6 +483,16 @@ def serve(
         print(
             f"{n_raters} raters invited;"
             f" `seqgan human-eval invite --study {study_path} --list` prints their links",
+            flush=True,
+        )
+    warning = link_warning(recorded, host, bound_port, links)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if os.name == "posix" and Path(study_path).stat().st_mode & 0o077:
+        print(
+            f"warning: {study_path} holds every rater's secret token and other users may read it;"
+            f" run `chmod 600 {study_path}`",
+            file=sys.stderr,
             flush=True,
         )
     if not is_loopback(host):

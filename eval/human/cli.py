@@ -6,11 +6,15 @@ Only argparse is imported here; Flask, waitress and numpy are imported when a co
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
 from seqgan.errors import UserError
+from seqgan.outputs import check_output_file, write_output_text
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -23,6 +27,7 @@ def _create(args: argparse.Namespace) -> int:
         raise UserError("--per-system must be at least 1")
     if Path(args.study).exists():
         raise UserError(f"{args.study} already exists; pick another --study path or delete the old one first")
+    check_output_file(args.study, "--study")  # a path under a file, a missing folder, a run's own file
     specs: list[SystemSpec] = []
     texts: dict[str, list[str]] = {}
     for spec in args.system:
@@ -60,25 +65,71 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only (mode 0600), atomically; never replaces an existing one."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # an old .tmp left by a crash keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _stdout_shared() -> bool:
+    """Whether standard output is a file that other users may read (e.g. `invite ... > links.tsv`)."""
+    try:
+        st = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o077)
+
+
 def _invite(args: argparse.Namespace) -> int:
     from .store import Study
 
-    base = args.base_url.rstrip("/")
+    base = (args.base_url or DEFAULT_BASE_URL).rstrip("/")
+    out = Path(args.out) if args.out else None
+    if out is not None:  # checked before any rater is added
+        if out.exists():
+            raise UserError(f"{out} already exists; pick another --out path or delete the old file first")
+        if not out.parent.is_dir():
+            raise UserError(f"folder {out.parent} does not exist; create it first")
+        check_output_file(out, "--out", [("--study", args.study)])  # nor a run's file, nor beside a database
     with Study.open(args.study) as study:
         if args.organiser:
-            print(f"{base}/o/{study.organiser_token}")
-            return 0
-        if args.list:
-            raters = [r for r in study.raters() if r.token]
+            lines = [f"{base}/o/{study.organiser_token}"]
         else:
-            if args.n is None:
-                raise UserError("say how many raters to invite with --n N (or --list / --organiser)")
-            raters = study.add_raters(args.n, args.prefix)
-        for rater in raters:
-            print(f"{rater.label}\t{base}/r/{rater.token}")
-    if not args.list:
+            if args.list:
+                raters = [r for r in study.raters() if r.token]
+            else:
+                if args.n is None:
+                    raise UserError("say how many raters to invite with --n N (or --list / --organiser)")
+                raters = study.add_raters(args.n, args.prefix)
+            lines = [f"{rater.label}\t{base}/r/{rater.token}" for rater in raters]
+        if args.base_url is not None or not (args.list or args.organiser):
+            study.record_base_url(base)  # `serve` then listens where the links lead
+    if out is not None:
+        _write_private(out, "".join(line + "\n" for line in lines))
+        print(f"wrote {len(lines)} links to {out} (readable only by you: they are secret)", file=sys.stderr)
+    else:
+        for line in lines:
+            print(line)
+        if _stdout_shared():
+            print(
+                "note: the file these secret links went to is readable by other users;"
+                " `chmod 600` it, or write it with --out FILE",
+                file=sys.stderr,
+            )
+    if not (args.list or args.organiser):
         print(
-            f"{len(raters)} invitation links; send one to each rater. Start the server with"
+            f"{len(lines)} invitation links; send one to each rater. Start the server with"
             f" `seqgan human-eval serve --study {args.study}`.",
             file=sys.stderr,
         )
@@ -88,7 +139,15 @@ def _invite(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .app import serve
 
-    return serve(args.study, host=args.host, port=args.port, threads=args.threads, public_url=args.base_url)
+    return serve(
+        args.study,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        public_url=args.base_url,
+        connection_limit=args.connection_limit,
+        channel_timeout=args.channel_timeout,
+    )
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -97,15 +156,15 @@ def _results(args: argparse.Namespace) -> int:
 
     if args.resamples < 1:
         raise UserError("--resamples must be at least 1")
+    if args.csv:  # before any work: never the study itself, a run's file or a folder
+        check_output_file(args.csv, "--csv", [("--study", args.study)])
     with Study.open(args.study) as study:
         report = study_report(study, unit=args.unit, n_resamples=args.resamples, seed=args.seed)
         if args.csv:
-            out = Path(args.csv)
-            if not out.parent.exists():
-                raise UserError(f"folder {out.parent} does not exist; create it first")
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                n = write_answers_csv(study, fh)
-            print(f"wrote {n} answers to {out}", file=sys.stderr)
+            buf = io.StringIO()
+            n = write_answers_csv(study, buf)
+            write_output_text(args.csv, buf.getvalue())
+            print(f"wrote {n} answers to {args.csv}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -117,15 +176,15 @@ def _export(args: argparse.Namespace) -> int:
     from .report import write_items_csv
     from .store import Study
 
+    if args.out != "-":
+        check_output_file(args.out, "--out", [("--study", args.study)])
     with Study.open(args.study) as study:
         if args.out == "-":
             n = write_items_csv(study, sys.stdout)
         else:
-            out = Path(args.out)
-            if not out.parent.exists():
-                raise UserError(f"folder {out.parent} does not exist; create it first")
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                n = write_items_csv(study, fh)
+            buf = io.StringIO()
+            n = write_items_csv(study, buf)
+            write_output_text(args.out, buf.getvalue())
     print(
         f"wrote {n} blinded items (columns item_id, text); collect answers with columns rater, item, answer"
         f" and read them back with `seqgan human-eval import --study {args.study} --answers FILE`",
@@ -206,8 +265,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prefix", default="r", help="rater label prefix (default r: r001, r002, ...)")
     p.add_argument(
         "--base-url",
-        default=DEFAULT_BASE_URL,
-        help=f"address raters reach the server at (default {DEFAULT_BASE_URL})",
+        help=f"address raters reach the server at (default {DEFAULT_BASE_URL}); `serve` listens on its port",
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="write the links to this new file, readable only by you (default: print them)"
     )
     p.add_argument("--list", action="store_true", help="print the links of the raters invited so far")
     p.add_argument("--organiser", action="store_true", help="print the organiser page's secret link")
@@ -216,10 +277,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = actions.add_parser("serve", help="serve the rating pages and the organiser page")
     study_arg(p)
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+        "--host",
+        help="address to listen on (default 127.0.0.1: this machine only; or the invitation links' host"
+        " when it is a loopback one)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="port (default: the invitation links' port when they name one over http, else 8000;"
+        " 0 picks a free one)",
+    )
     p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument(
+        "--connection-limit",
+        type=int,
+        metavar="N",
+        help="most connections open at once (default 1000, or what the open-file limit allows)",
+    )
+    p.add_argument(
+        "--channel-timeout",
+        type=int,
+        default=15,
+        metavar="SECONDS",
+        help="close a connection idle this long (default 15)",
+    )
     p.add_argument(
         "--base-url",
         metavar="URL",
@@ -230,7 +311,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = actions.add_parser("results", help="scores with confidence intervals, significance tests, agreement")
     study_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--csv", metavar="FILE", help="also write every answer to this CSV file")
+    p.add_argument("--csv", metavar="FILE", help="also write every answer to this CSV file (an existing file is "
+                   "replaced, never the study itself)")
     p.add_argument(
         "--unit",
         choices=["rater", "item"],
@@ -243,7 +325,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = actions.add_parser("export", help="write the blinded item sheet (CSV) for a crowdsourcing platform")
     study_arg(p)
-    p.add_argument("--out", default="-", metavar="FILE.csv", help="output file (default: standard output)")
+    p.add_argument("--out", default="-", metavar="FILE.csv", help="output file (default: standard output; an "
+                   "existing file is replaced, never the study itself)")
     p.set_defaults(func=_export)
 
     p = actions.add_parser("import", help="read answers collected elsewhere (CSV) into the study")

@@ -117,6 +117,8 @@ ORGANISER = """{% extends "base.html" %}
 </table>
 <p class="hint">Score = fraction of answers that said &ldquo;a person wrote it&rdquo;; interval clustered by
 {{ report.unit }}.</p>
+{% if real %}<p class="hint" id="real-note">Human-written texts taken with a text run went through its tokenizer,
+length limit and decoding like its samples, so unknown words show as &lt;unk&gt; in both.</p>{% endif %}
 
 <table id="pairwise">
   <thead><tr><th>comparison</th><th class="num">difference</th><th class="num">Welch t-test p</th>

@@ -15,6 +15,9 @@ from .stats import Answer, analyse
 from .store import LABEL_RE, Study
 
 ANSWER_COLUMNS = ["rater", "item", "system", "answer", "fluency", "answered_at", "source"]
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"), and generated
+# text can start with anything; such cells are written with a leading ' so spreadsheets show them as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HUMAN_WORDS = {"human", "person", "h", "1", "yes", "y", "true", "real"}
 MACHINE_WORDS = {"machine", "m", "0", "no", "n", "false", "generated", "fake"}
 
@@ -116,6 +119,26 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def csv_cell(value: object) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with = + - @ tab or CR gets a leading '.
+
+    Args:
+        value: the cell's value (None becomes empty).
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def read_cell(value: str | None) -> str:
+    """Undo `csv_cell`: drop the leading ' it adds, so sheets this tool wrote read back as they were.
+
+    Args:
+        value: a cell read from a CSV file (None for a missing one).
+    """
+    text = value or ""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 def write_answers_csv(study: Study, out: TextIO) -> int:
     """Write every answer as CSV (one row each, with the system revealed); returns the row count.
 
@@ -124,20 +147,11 @@ def write_answers_csv(study: Study, out: TextIO) -> int:
         out: text stream to write to.
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(ANSWER_COLUMNS)
+    writer.writerow([csv_cell(c) for c in ANSWER_COLUMNS])
     rows = study.answers()
     for r in rows:
-        writer.writerow(
-            [
-                r.rater,
-                r.item,
-                r.system,
-                "human" if r.human else "machine",
-                "" if r.fluency is None else r.fluency,
-                r.answered_at,
-                r.source,
-            ]
-        )
+        cells = [r.rater, r.item, r.system, "human" if r.human else "machine", r.fluency, r.answered_at, r.source]
+        writer.writerow([csv_cell(c) for c in cells])
     return len(rows)
 
 
@@ -163,7 +177,7 @@ def write_items_csv(study: Study, out: TextIO) -> int:
     writer.writerow(["item_id", "text"])
     items = study.items()
     for code, _system, text in items:
-        writer.writerow([code, text])
+        writer.writerow([csv_cell(code), csv_cell(text)])
     return len(items)
 
 
@@ -179,7 +193,7 @@ def parse_answer(value: str, where: str) -> bool:
         return True
     if word in MACHINE_WORDS:
         return False
-    raise UserError(f"{where}: answer {value!r} is neither human nor machine; use human/machine (or 1/0)")
+    raise UserError(f"{where}: answer {value[:40]!r} is neither human nor machine; use human/machine (or 1/0)")
 
 
 def read_answers_csv(
@@ -199,34 +213,48 @@ def read_answers_csv(
         fluency_col: column with the 1-5 fluency answer (optional; missing column or blank cell = none).
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return _read_answer_rows(path, fh, rater_col, item_col, answer_col, fluency_col)
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror}; check the path") from err
     except UnicodeDecodeError as err:
         raise UserError(f"{path} is not UTF-8 ({err}); save it as UTF-8 CSV") from err
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    for flag, col in (("--rater-col", rater_col), ("--item-col", item_col), ("--answer-col", answer_col)):
-        if col not in header:
-            raise UserError(
-                f"{path} has no column {col!r} (columns: {', '.join(header) or 'none'});"
-                f" name the right one with {flag}"
-            )
-    rows: list[tuple[str, str, bool, int | None]] = []
-    for n, rec in enumerate(reader, start=2):
-        where = f"{path}:{n}"
-        label = (rec.get(rater_col) or "").strip()
-        if not LABEL_RE.match(label):
-            raise UserError(f"{where}: rater id {label!r} must be 1-100 letters, digits or _.@:+-")
-        code = (rec.get(item_col) or "").strip()
-        human = parse_answer(rec.get(answer_col) or "", where)
-        fluency_cell = (rec.get(fluency_col) or "").strip() if fluency_col in header else ""
-        fluency = None
-        if fluency_cell:
-            if fluency_cell not in {"1", "2", "3", "4", "5"}:
-                raise UserError(f"{where}: fluency {fluency_cell!r} must be a whole number from 1 to 5")
-            fluency = int(fluency_cell)
-        rows.append((label, code, human, fluency))
+
+
+def _read_answer_rows(
+    path: Path, fh: TextIO, rater_col: str, item_col: str, answer_col: str, fluency_col: str
+) -> list[tuple[str, str, bool, int | None]]:
+    reader = csv.DictReader(fh)
+    try:
+        header = reader.fieldnames or []
+        for flag, col in (("--rater-col", rater_col), ("--item-col", item_col), ("--answer-col", answer_col)):
+            if col not in header:
+                raise UserError(
+                    f"{path} has no column {col!r} (columns: {', '.join(header) or 'none'});"
+                    f" name the right one with {flag}"
+                )
+        rows: list[tuple[str, str, bool, int | None]] = []
+        for rec in reader:
+            where = f"{path}:{reader.line_num}"
+            label = read_cell(rec.get(rater_col)).strip()
+            if not LABEL_RE.match(label):
+                raise UserError(f"{where}: rater id {label[:40]!r} must be 1-100 letters, digits or _.@:+-")
+            code = read_cell(rec.get(item_col)).strip()
+            human = parse_answer(read_cell(rec.get(answer_col)), where)
+            fluency_cell = read_cell(rec.get(fluency_col)).strip() if fluency_col in header else ""
+            fluency = None
+            if fluency_cell:
+                if fluency_cell not in {"1", "2", "3", "4", "5"}:
+                    raise UserError(f"{where}: fluency {fluency_cell[:40]!r} must be a whole number from 1 to 5")
+                fluency = int(fluency_cell)
+            rows.append((label, code, human, fluency))
+    except csv.Error as err:
+        # Python's csv module refuses fields over csv.field_size_limit() (131072 characters by default); no
+        # answer sheet needs one that long, so such a file is refused rather than the limit raised.
+        raise UserError(
+            f"{path}:{reader.line_num}: not a readable CSV ({err}); answer files hold short cells"
+            f" (at most {csv.field_size_limit()} characters each)"
+        ) from err
     return rows
 
 

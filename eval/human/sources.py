@@ -1,4 +1,9 @@
-"""Where a study's texts come from: text files (one item a line), JSON-lines files, or trained run dirs."""
+"""Where a study's texts come from: text files (one item a line), JSON-lines files, or trained run dirs.
+
+Human-written texts drawn alongside a text run (``--real`` when the first ``--system`` is a run directory)
+go through that run's tokenizer, max length and decoding, exactly as its samples do, so a rater cannot tell
+them apart by an ``<unk>``, a cut-off or the spacing: only the model differs.
+"""
 
 from __future__ import annotations
 
@@ -117,8 +122,27 @@ def system_texts(source: str, n: int, seed: int) -> list[str]:
     raise UserError(f"{source} is neither a file nor a run directory; check the path")
 
 
+def as_generated(run_dir: str | None, texts: list[str]) -> list[str]:
+    """`texts` as the text run in `run_dir` would write them (its encode -> truncate -> decode path).
+
+    Unchanged when there is no run directory or it holds no tokenizer.json (not a text run).
+
+    Args:
+        run_dir: the first --system's run directory, or None.
+        texts: human-written texts.
+    """
+    if run_dir is None or not (Path(run_dir) / "tokenizer.json").is_file():
+        return texts
+    from seqgan.text_task import texts_as_generated
+
+    return [t for t in texts_as_generated(run_dir, texts) if t.strip()]
+
+
 def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> list[str]:
     """n human-written texts: lines of a file, or ("test") the test split of the first system's run dir.
+
+    With a text run as the first system, the texts pass through its tokenizer, max length and decoding
+    first (`as_generated`), like its samples.
 
     Args:
         source: a file path, or "test".
@@ -133,8 +157,8 @@ def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> lis
                 " first --system is not a run directory; pass --real FILE.txt instead"
             )
         texts = [t for t in _api("test_texts")(first_run_dir) if isinstance(t, str) and t.strip()]
-        return choose(texts, n, seed, f"the test split of {first_run_dir}")
+        return choose(as_generated(first_run_dir, texts), n, seed, f"the test split of {first_run_dir}")
     path = Path(source)
     if not path.is_file():
         raise UserError(f"--real {source}: no such file; pass a text file of human-written lines or 'test'")
-    return choose(read_lines(path), n, seed, str(path))
+    return choose(as_generated(first_run_dir, read_lines(path)), n, seed, str(path))

@@ -8,6 +8,7 @@ being killed. A rater answers an item at most once: the (rater, item) primary ke
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import secrets
@@ -202,7 +203,19 @@ class Study:
             code = f"{rng.getrandbits(40):010x}"
             if code not in code_list:
                 code_list.append(code)
-        conn = _connect(path)
+        # The file holds every secret token: create it readable by its owner only. SQLite gives the -wal and
+        # -shm files it makes later the database file's permissions, so they are 0600 too.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError as err:
+            raise UserError(f"{path} already exists; pick another --study path or delete the old file first") from err
+        except OSError as err:
+            raise UserError(f"cannot create {path} ({err.strerror}); check the folder's permissions") from err
+        try:
+            conn = _connect(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -293,6 +306,27 @@ class Study:
     def config(self) -> dict:
         """How the study was made (the JSON recorded at creation)."""
         return json.loads(self.conn.execute("SELECT config FROM study WHERE id = 1").fetchone()[0])
+
+    def base_url(self) -> str | None:
+        """The address the latest invitation links point at (recorded by `invite`), or None."""
+        url = self.config().get("base_url")
+        return url if isinstance(url, str) and url else None
+
+    def record_base_url(self, url: str) -> None:
+        """Remember the address invitation links point at, so `serve` can listen where the links lead.
+
+        Args:
+            url: e.g. "http://127.0.0.1:8765".
+        """
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            config = json.loads(self.conn.execute("SELECT config FROM study WHERE id = 1").fetchone()[0])
+            config["base_url"] = url
+            self.conn.execute("UPDATE study SET config = ? WHERE id = 1", (json.dumps(config),))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def raters(self) -> list[Rater]:
         """Every rater, in the order they were added."""

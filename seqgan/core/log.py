@@ -1,4 +1,5 @@
-"""Run logs: an append-only `metrics.jsonl` that a resume truncates back to its checkpoint, and progress bars."""
+"""Run logs: an append-only `metrics.jsonl` that a resume truncates back to its checkpoint, run.log, and progress
+(tqdm bars on a terminal, plain lines elsewhere)."""
 
 from __future__ import annotations
 
@@ -64,8 +65,98 @@ def progress(total: int, desc: str, initial: int = 0):
                 dynamic_ncols=True)
 
 
-def log_line(run_dir: Path, text: str) -> None:
-    """Append a timestamped line to run_dir/run.log (what happened to the run, in words)."""
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def numbers_text(metrics: dict, limit: int = 3) -> str:
+    """The first `limit` numeric metrics as "name=1.2345 ..." (evaluations list their main metric first)."""
+    shown = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return " ".join(f"{k}={v:.4f}" for k, v in shown[:limit])
+
+
+def progress_line(text: str) -> None:
+    """One progress line on stderr (through tqdm on a terminal, so a bar in progress stays intact)."""
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+class PhaseProgress:
+    """Progress of one training phase on stderr.
+
+    On a terminal: a tqdm bar, plus one line per evaluation. Anywhere else (a pipe, a log file, a batch
+    job), where a bar would print nothing or garbage: one line per evaluation and a line at least every
+    `every_s` seconds (checked at step boundaries): phase, epoch/total, the newest evaluation, time since the
+    run started and the phase's estimated time left (from this session's pace).
+
+    Args:
+        phase: its name.
+        total: its epochs.
+        initial: epochs already done (a resumed run).
+        every_s: seconds between lines when not on a terminal.
+        started_at: time.monotonic() when the run (this process's part of it) started.
+        last_eval: the newest evaluation's metrics, shown until this phase evaluates.
+    """
+
+    def __init__(self, phase: str, total: int, initial: int, every_s: float, started_at: float,
+                 last_eval: dict) -> None:
+        self.phase, self.total, self.every_s, self.started_at = phase, total, every_s, started_at
+        self.tty = sys.stderr.isatty()
+        self.last_eval = dict(last_eval)
+        self.first_epochs, self.phase_started = float(initial), time.monotonic()
+        self.epochs = float(initial)
+        self.last_line = time.monotonic()
+        self.bar = progress(total, phase, initial=initial) if self.tty else None
+
+    def _times(self) -> str:
+        now = time.monotonic()
+        done = self.epochs - self.first_epochs
+        eta = "?" if done <= 0 else _duration((now - self.phase_started) / done * (self.total - self.epochs))
+        return f"elapsed {_duration(now - self.started_at)}, {self.phase} ETA {eta}"
+
+    def _line(self, where: str) -> None:
+        parts = [f"[{self.phase}] {where}", numbers_text(self.last_eval), f"({self._times()})"]
+        progress_line("  ".join(part for part in parts if part))
+        self.last_line = time.monotonic()
+
+    def tick(self, epochs: float) -> None:
+        """After a step: `epochs` done so far in this phase (fractional inside an epoch)."""
+        self.epochs = epochs
+        if not self.tty and time.monotonic() - self.last_line >= self.every_s:
+            inside = f", {epochs % 1:.0%} done" if epochs % 1 else ""
+            self._line(f"epoch {math.ceil(epochs)}/{self.total}{inside}")
+
+    def evaluated(self, epoch: int, results: dict) -> None:
+        """After an evaluation at the end of `epoch`."""
+        self.last_eval, self.epochs = dict(results), float(epoch)
+        self._line(f"epoch {epoch}/{self.total}")
+
+    def epoch_done(self, epoch: int, metrics: dict) -> None:
+        """After an epoch (and its evaluation, if any)."""
+        self.epochs = float(epoch)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: round(v, 4) for k, v in {**metrics, **self.last_eval}.items()
+                                  if isinstance(v, float)}, refresh=False)
+        elif time.monotonic() - self.last_line >= self.every_s:
+            self._line(f"epoch {epoch}/{self.total}")
+
+    def close(self) -> None:
+        """The phase ended."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def log_line(run_dir: Path, text: str, echo: bool = False) -> None:
+    """Append a timestamped line to run_dir/run.log (what happened to the run, in words); `echo` also prints
+    it on stderr."""
+    if echo:
+        progress_line(text)
     with open(Path(run_dir) / "run.log", "a", encoding="utf-8") as fh:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 

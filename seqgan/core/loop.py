@@ -1,21 +1,25 @@
 """The one training loop: phases of epochs, each epoch a fixed list of G and D steps; log, evaluate, save.
 
 Text GANs (pretraining, then SeqGAN's adversarial epochs) and image GANs (n_critic D steps, one G step) are
-both written as phases, so resume, logging, evaluation and checkpoints exist once.
+both written as phases, so resume, logging, evaluation, early stopping, progress lines, checkpoints and the
+save-on-Ctrl-C exist once.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from seqgan.core.checkpoint import save_checkpoint
-from seqgan.core.log import MetricsLog, progress
+from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
+from seqgan.core.log import MetricsLog, PhaseProgress, log_line, numbers_text, progress_line
 from seqgan.core.pair import GANPair
 from seqgan.core.runtime import capture_rng, restore_rng
 from seqgan.errors import UserError
@@ -29,59 +33,166 @@ class Phase:
 
     Args:
         name: e.g. "pretrain_g", "pretrain_d", "adversarial".
-        epochs: how many epochs the phase has.
+        epochs: how many epochs the phase has (at most, with early stopping).
         steps: (step function, repeats) pairs; a step function takes the run's generator, returns metrics.
+        eval_every: epochs between evaluations in this phase; None = the loop's `eval_every`.
+        patience: early stopping: the phase ends once this many evaluations in a row have not lowered
+            `monitor` below its best, and the generator goes back to its best evaluated snapshot (0 = off).
+        monitor: the evaluation metric early stopping watches; lower is better (a held-out NLL).
     """
 
     name: str
     epochs: int
     steps: tuple[tuple[StepFn, int], ...]
+    eval_every: int | None = None
+    patience: int = 0
+    monitor: str = ""
 
 
 @dataclass
 class LoopPosition:
-    """Where a run is: epochs done in each phase (by name). Saved in every checkpoint."""
+    """Where a run is; saved in every checkpoint, so a resume continues exactly.
+
+    Args:
+        completed: epochs done in each phase (by name).
+        evaluated_init: whether the evaluation before training was done.
+        step: step calls done in the unfinished epoch of the current phase (non-zero only in a checkpoint
+            saved on SIGINT/SIGTERM, which stops at a step boundary, not an epoch boundary).
+        partial: the metrics those step calls returned (the epoch's train record merges them).
+        watch: early stopping state of each phase that has it: best value, best_epoch (0 = the phase's
+            starting weights), bad (evaluations since the best), best_eval (all metrics at the best),
+            stopped (the phase ended early).
+        last_eval: numeric metrics of the newest evaluation, i.e. of the weights as they are now (a phase
+            with early stopping starts from them as its best so far).
+    """
 
     completed: dict = field(default_factory=dict)
     evaluated_init: bool = False
+    step: int = 0
+    partial: dict = field(default_factory=dict)
+    watch: dict = field(default_factory=dict)
+    last_eval: dict = field(default_factory=dict)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training; `str(err)` says what was saved, `exit_code` is 128 + the signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM only set `signum`; the loop saves at its next step boundary and stops.
+
+    A second signal before that save raises TrainingInterrupted at once (checkpoints are written atomically,
+    so the previous one stays whole). The previous handlers come back on exit. A signal the process was
+    told to ignore (a background job of a script ignores SIGINT) stays ignored; outside the main thread
+    Python cannot install handlers, and signals keep their usual effect.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous: dict = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            raise TrainingInterrupted(f"stopped by a second {signal.Signals(signum).name} without saving; re-running "
+                                      "the same command resumes from the last checkpoint written before "
+                                      "(checkpoints/last.pt), or starts over if there is none", signum)
+        self.signum = signum
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                previous = signal.getsignal(sig)
+                if previous == signal.SIG_IGN:
+                    continue
+                signal.signal(sig, self._handle)
+                # None: a handler installed outside Python; the default is the closest we can put back
+                self.previous[sig] = signal.SIG_DFL if previous is None else previous
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 def snapshot_name(phase: str, epoch: int) -> str:
-    """File name (under checkpoints/) of the snapshot saved after evaluating `phase` at `epoch`."""
+    """File name (under checkpoints/) of the snapshot saved after evaluating `phase` at `epoch` (epoch 0: the
+    weights a phase with early stopping started from)."""
     return f"eval-{phase}-{epoch}.pt"
 
 
-def check_resumable(phases: list[Phase], completed: dict) -> None:
-    """Refuse to add epochs to a phase that a later phase has already followed (the order would break)."""
+def check_resumable(phases: list[Phase], completed: dict, stopped: tuple[str, ...] | list[str] = ()) -> None:
+    """Refuse to add epochs to a phase that a later phase has already followed (the order would break).
+
+    Args:
+        phases: the phases of this invocation.
+        completed: epochs done per phase, from the checkpoint's position.
+        stopped: phases that ended early (early stopping): finished, whatever their epoch count.
+    """
     for index, phase in enumerate(phases):
-        if completed.get(phase.name, 0) < phase.epochs:
+        if completed.get(phase.name, 0) < phase.epochs and phase.name not in stopped:
             later = [p.name for p in phases[index + 1:] if completed.get(p.name, 0) > 0]
             if later:
                 raise UserError(f"cannot add epochs to phase {phase.name!r}: the run already trained "
                                 f"{later[0]!r} after it; extend only the last phase, or use a new run directory")
 
 
+def stopped_phases(position: dict) -> list[str]:
+    """Names of the phases that early stopping ended, from a checkpoint's position dict."""
+    return [name for name, w in position.get("watch", {}).items() if w.get("stopped")]
+
+
+def resume_point(phases: list[Phase], position: dict) -> str:
+    """Where a run with this checkpoint position continues, in words: "adversarial epoch 12/60"."""
+    completed, stopped = position.get("completed", {}), stopped_phases(position)
+    for phase in phases:
+        done = completed.get(phase.name, 0)
+        if done < phase.epochs and phase.name not in stopped:
+            step = position.get("step", 0)
+            inside = f" (+{step} steps of epoch {done + 1})" if step else ""
+            return f"{phase.name} epoch {done}/{phase.epochs}{inside}"
+    return "the end of training (nothing left to train)"
+
+
 def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, gen: torch.Generator,
                       evaluate: Callable[[str, int], dict] | None = None, eval_every: int = 5,
                       checkpoint_every_s: float = 60.0, resume_state: dict | None = None,
                       checkpoint_extra: dict | None = None,
-                      snapshot: Callable[[], dict] | None = None) -> LoopPosition:
+                      snapshot: Callable[[], dict] | None = None,
+                      restore: Callable[[dict], None] | None = None,
+                      progress_every_s: float = 30.0) -> LoopPosition:
     """Run (or resume) all phases; returns the final position.
+
+    SIGINT and SIGTERM (Ctrl-C, `kill`) save a checkpoint at the next step boundary and raise
+    TrainingInterrupted; a resume from it continues exactly where the run stopped.
 
     Args:
         pair: the models, their optimizers and update rules.
         phases: what to run, in order.
-        run_dir: holds metrics.jsonl and checkpoints/last.pt.
+        run_dir: holds metrics.jsonl, run.log and checkpoints/last.pt.
         gen: the run's random generator; its state is checkpointed.
-        evaluate: called as evaluate(phase_name, epoch) after every `eval_every` epochs, at each phase's
-            end, and once before training (phase "init"); must use its own randomness.
+        evaluate: called as evaluate(phase_name, epoch) after every `eval_every` epochs (or the phase's own),
+            at each phase's end, and once before training (phase "init"); must use its own randomness.
         eval_every: epochs between evaluations.
         checkpoint_every_s: at most this many seconds between checkpoints (also saved at each phase end).
         resume_state: a loaded checkpoint to continue from, or None to start.
         checkpoint_extra: plain data stored in every checkpoint (config, architecture).
         snapshot: if given, its state is saved as checkpoints/eval-{phase}-{epoch}.pt after every evaluation
             (small: the generator only), so a run can later be sampled at its best or at any evaluated epoch.
+        restore: loads a `snapshot()` state back into the models; early stopping uses it to return to the
+            best epoch. Phases with `patience` need `evaluate`, `snapshot` and `restore`.
+        progress_every_s: when stderr is not a terminal, a progress line at least this often (at step
+            boundaries) besides one per evaluation; on a terminal a progress bar instead.
     """
+    if any(p.patience for p in phases) and (evaluate is None or snapshot is None or restore is None):
+        raise ValueError("phases with early stopping need evaluate, snapshot and restore")
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -92,52 +203,137 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         restore_rng(resume_state["rng"], gen)
         pos = LoopPosition(**resume_state["position"])
         log.truncate(resume_state["metrics_offset"])
+        if any(pos.completed.values()) or pos.step:
+            log_line(run_dir, f"resuming from {resume_point(phases, resume_state['position'])}", echo=True)
     else:
         log.truncate(0)
 
     def save() -> None:
-        state = {"pair": pair.state_dict(), "rng": capture_rng(gen),
-                 "position": {"completed": dict(pos.completed), "evaluated_init": pos.evaluated_init},
+        state = {"pair": pair.state_dict(), "rng": capture_rng(gen), "position": asdict(pos),
                  "metrics_offset": log.offset(), **(checkpoint_extra or {})}
         save_checkpoint(ckpt_dir / "last.pt", state)
 
-    def run_eval(phase_name: str, epoch: int) -> None:
+    def run_eval(phase_name: str, epoch: int) -> dict:
+        results: dict = {}
         if evaluate is not None:
             started = time.perf_counter()
-            log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **evaluate(phase_name, epoch)})
+            results = evaluate(phase_name, epoch)
+            log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **results})
             log.write_timing({"phase": phase_name, "epoch": epoch, "eval_s": time.perf_counter() - started})
+            pos.last_eval = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+            if phase_name == "init":
+                progress_line(f"[init] {numbers_text(pos.last_eval)}")
         if snapshot is not None and phase_name != "init":
             save_checkpoint(ckpt_dir / snapshot_name(phase_name, epoch), snapshot())
+        return results
 
-    if not pos.evaluated_init:
-        run_eval("init", 0)
-        pos.evaluated_init = True
-    last_save = time.monotonic()
-    for _index, phase in enumerate(phases):
-        done = pos.completed.get(phase.name, 0)
-        if done >= phase.epochs:
-            continue
-        check_resumable(phases, pos.completed)
-        bar = progress(phase.epochs, phase.name, initial=done)
-        while pos.completed.get(phase.name, 0) < phase.epochs:
-            started = time.perf_counter()
-            metrics: dict = {}
-            for step, repeats in phase.steps:
-                for _ in range(repeats):
-                    metrics.update(step(gen))
-            epoch = pos.completed[phase.name] = pos.completed.get(phase.name, 0) + 1
-            log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})
-            log.write_timing({"phase": phase.name, "epoch": epoch, "train_s": time.perf_counter() - started})
-            if epoch % eval_every == 0 or epoch == phase.epochs:
-                run_eval(phase.name, epoch)
-            bar.update(1)
-            bar.set_postfix({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}, refresh=False)
-            if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
-                save()
-                last_save = time.monotonic()
-        bar.close()
-        save()
-        # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
-        shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
+    def stop_if_signalled(where: str) -> None:
+        if signals.signum is not None:
+            save()
+            name = signal.Signals(signals.signum).name
+            log_line(run_dir, f"stopped by {name} {where}; checkpoint saved")
+            raise TrainingInterrupted(f"stopped by {name} {where}; checkpoint saved, re-run the same command "
+                                      "to resume", signals.signum)
+
+    def start_watch(phase: Phase) -> None:
+        """Early stopping's state at a phase's first epoch: the weights it starts from are its best so far
+        (the MLE baseline's adversarial phase must beat the pretrained G, not only its own first epoch)."""
+        start = pos.last_eval.get(phase.monitor)
+        fresh = pos.completed.get(phase.name, 0) == 0
+        if start is not None and fresh:
+            save_checkpoint(ckpt_dir / snapshot_name(phase.name, 0), snapshot())
+            pos.watch[phase.name] = {"best": start, "best_epoch": 0, "bad": 0, "best_eval": dict(pos.last_eval),
+                                     "stopped": False}
+        else:  # patience switched on mid-phase (or no evaluation yet): the next evaluation is the first best
+            pos.watch[phase.name] = {"best": math.inf, "best_epoch": None, "bad": 0, "best_eval": {},
+                                     "stopped": False}
+
+    def back_to_best(phase: Phase, epoch: int, early: bool) -> None:
+        """Put G back to the phase's best snapshot and record it: one "early_stop" record whether patience ran
+        out (epoch < the phase's epochs) or the phase used all its epochs past its best, so readers of
+        metrics.jsonl find where the G handed on comes from in one place."""
+        w = pos.watch[phase.name]
+        log.write({"phase": phase.name, "event": "early_stop", "epoch": epoch, "best_epoch": w["best_epoch"],
+                   phase.monitor: w["best"]})
+        restore(load_checkpoint(ckpt_dir / snapshot_name(phase.name, w["best_epoch"])))
+        pos.last_eval = dict(w["best_eval"])
+        why = (f"stopped early at epoch {epoch}/{phase.epochs}: {phase.monitor} has not improved for {w['bad']} "
+               "evaluations" if early else f"ended at epoch {epoch} past its best")
+        start = " (the weights it started from)" if w["best_epoch"] == 0 else ""
+        log_line(run_dir, f"{phase.name}: {why}; back to epoch {w['best_epoch']}{start} ({phase.monitor} "
+                          f"{w['best']:.4f})", echo=True)
+
+    def watch_eval(phase: Phase, epoch: int, results: dict) -> bool:
+        """Early stopping after an evaluation; True when the phase ends here."""
+        if not phase.patience:
+            return False
+        if phase.monitor not in results:
+            raise UserError(f"early stopping watches {phase.monitor!r}, which this run's evaluation does not "
+                            f"report (it reports {', '.join(results) or 'nothing'}); set "
+                            "schedule.early_stop_patience=0")
+        w = pos.watch[phase.name]
+        value = results[phase.monitor]
+        if value < w["best"]:  # strictly lower; a NaN never is
+            w.update(best=value, best_epoch=epoch, bad=0, best_eval=dict(pos.last_eval))
+        else:
+            w["bad"] += 1
+        last = epoch == phase.epochs
+        if w["bad"] >= phase.patience and not last:
+            w["stopped"] = True
+            if w["best_epoch"] is not None:
+                back_to_best(phase, epoch, early=True)
+            return True
+        if last and w["best_epoch"] is not None and w["best_epoch"] != epoch:
+            back_to_best(phase, epoch, early=False)  # ran out of epochs past its best
+        return False
+
+    with StopSignals() as signals:
+        started_at = time.monotonic()
+        if not pos.evaluated_init:
+            run_eval("init", 0)
+            pos.evaluated_init = True
+            stop_if_signalled("after the first evaluation")
         last_save = time.monotonic()
+        for phase in phases:
+            done = pos.completed.get(phase.name, 0)
+            if done >= phase.epochs or pos.watch.get(phase.name, {}).get("stopped"):
+                continue
+            if phase.patience and phase.name not in pos.watch:
+                start_watch(phase)
+            check_resumable(phases, pos.completed, stopped_phases(asdict(pos)))
+            calls = [fn for fn, repeats in phase.steps for _ in range(repeats)]
+            every = phase.eval_every or eval_every
+            bar = PhaseProgress(phase.name, phase.epochs, done, progress_every_s, started_at,
+                                pos.last_eval)
+            while pos.completed.get(phase.name, 0) < phase.epochs:
+                epoch = pos.completed.get(phase.name, 0) + 1
+                started = time.perf_counter()
+                metrics: dict = dict(pos.partial)
+                for index in range(pos.step, len(calls)):
+                    metrics.update(calls[index](gen))
+                    pos.step, pos.partial = index + 1, metrics
+                    stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} after step "
+                                      f"{index + 1}/{len(calls)}")
+                    bar.tick(epoch - 1 + (index + 1) / len(calls))
+                pos.completed[phase.name], pos.step, pos.partial = epoch, 0, {}
+                log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})
+                log.write_timing({"phase": phase.name, "epoch": epoch, "train_s": time.perf_counter() - started})
+                stopping = False
+                if epoch % every == 0 or epoch == phase.epochs:
+                    results = run_eval(phase.name, epoch)
+                    bar.evaluated(epoch, pos.last_eval)
+                    stopping = watch_eval(phase, epoch, results)
+                bar.epoch_done(epoch, metrics)
+                if stopping:
+                    break
+                if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+                    save()
+                    last_save = time.monotonic()
+                stop_if_signalled(f"after {phase.name} epoch {epoch}/{phase.epochs}")
+            bar.close()
+            save()
+            # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
+            shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
+            last_save = time.monotonic()
+            stop_if_signalled(f"at the end of {phase.name}")
     return pos

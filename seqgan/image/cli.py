@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from seqgan.config import seed_arg
 from seqgan.errors import UserError
 
 # kept here (not imported from the variants module) so that building the parser stays light
 LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
               "ssgan", "bigan", "lapgan")
 STUDY_LOSSES = "mm,ns,lsgan,wgan,wgan-gp,dragan,began,vae"
+MAX_GRID_IMAGES = 10_000  # `image-sample -n`: a 100 x 100 grid
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-dir", default=None, help="train on a folder of images instead of --dataset "
                    "(resized to --set data.image_size, default 32, RGB unless --set data.channels=1; no FID, no "
                    "labels: not for cgan, acgan or ssgan)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 1); same seed, same numbers")
+    p.add_argument("--seed", type=seed_arg, default=None, help="random seed (default 1); same seed, same numbers")
     p.add_argument("--run-dir", default=None, help="folder for config, checkpoints, logs and samples (required)")
     p.add_argument("--keys", action="store_true", help="print every config key with its value for these flags")
     p.set_defaults(func=cmd_image_train)
@@ -44,9 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("image-sample", help="write a grid of samples from an image run")
     p.add_argument("--run-dir", required=True)
     p.add_argument("-n", type=int, default=64, help="number of images (default 64)")
-    p.add_argument("--out", required=True, help="grid picture to write (.png or .jpg)")
+    p.add_argument("--out", required=True, help="grid picture to write (.png or .jpg; an existing file is "
+                   "replaced, but never one of a run's own files)")
     p.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--checkpoint", default="last", help="last (default), best (lowest FID), or an evaluated epoch")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_image_sample)
@@ -101,11 +104,16 @@ def cmd_image_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1 or args.nrow < 1:
         raise UserError(f"-n and --nrow must be >= 1 (got {args.n}, {args.nrow})")
+    if args.n > MAX_GRID_IMAGES:  # every image is held in memory and drawn into one picture
+        raise UserError(f"-n {args.n} is more than {MAX_GRID_IMAGES:,} images for one grid; use a smaller -n")
+    from seqgan.outputs import check_output_file
+
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {args.out} is a folder; give a file name such as grid.png")
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UserError(f"--out {args.out}: use a .png or .jpg file name")
+    check_output_file(out, "--out", [("--run-dir", args.run_dir)])
     import torch
 
     from seqgan.image.data import save_image_grid
@@ -121,9 +129,11 @@ def cmd_image_study(args: argparse.Namespace) -> int:
     """seqgan image-study."""
     from seqgan.commands import parse_seeds
     from seqgan.image.study import run_image_study, table_markdown
+    from seqgan.outputs import check_output_folder
 
     seeds = parse_seeds(args.seeds)
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]
+    check_output_folder(args.out, "--out")
     if not seeds or not losses:
         raise UserError("--seeds and --losses must each name at least one value")
     summary = run_image_study(_dataset(args.dataset), losses, seeds, args.out, args.scale, args.net,

@@ -30,6 +30,7 @@ from seqgan.errors import UserError
 from seqgan.image.config import ImageConfig
 from seqgan.image.nets import AutoEncoder, NetSpec, architecture, build_nets
 from seqgan.image.variants import OPTIMIZERS, VARIANTS, Variant
+from seqgan.outputs import check_run_dir
 
 if TYPE_CHECKING:  # eval.fid imports the image data module; only the type is needed here
     from eval.fid import FIDResult
@@ -539,8 +540,7 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
     run_dir = Path(run_dir)
     config_path, last = run_dir / "config.json", run_dir / "checkpoints" / "last.pt"
     # -- validate everything before writing anything --
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--run-dir {run_dir} is a file; pass a folder")
+    check_run_dir(run_dir, "seqgan image-train")  # a file, a path under a file, or a folder of other files: refused
     if config_path.exists():
         stored = _read_config_json(config_path)["config"]
         check_same_config(run_dir, stored, config.to_dict(), RESUMABLE_CHANGES)
@@ -562,7 +562,8 @@ def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None =
     atomic_write_json(config_path, {"config": config.to_dict(), "argv": argv or sys.argv, "version": VERSION,
                                     "image_shape": list(run.image_shape), "num_train_images": len(images)})
     log_line(run_dir, ("resuming" if resume_state is not None else "starting") + f" {config.name} seed "
-              f"{config.seed} on {run.device} ({len(images)} images {'x'.join(map(str, run.image_shape))})")
+              f"{config.seed} on {run.device} ({len(images)} images {'x'.join(map(str, run.image_shape))})",
+             echo=True)
     gen = seed_everything(config.seed, run.device)
     train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate, eval_every=config.schedule.eval_every,
                       checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=resume_state,
