@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import typing
 
-from seqgan.errors import UserError
+from seqgan.errors import OneLineParser, UserError
 
 # Modules that each add sub-commands. Imported at parse time, so they must import heavy libraries lazily.
 COMMAND_MODULES = [
@@ -24,21 +23,9 @@ COMMAND_MODULES = [
 ]
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: `seqgan CMD: error: ...` and exit 2, like every other user error.
-
-    argparse prints the whole usage block before an error; sub-parsers are built with the parent's class, so
-    every sub-command (and `human-eval ACTION`) gets this. `--help` is unchanged.
-    """
-
-    def error(self, message: str) -> typing.NoReturn:
-        """Print the error on one line, pointing at --help, and exit with code 2."""
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the full argument parser with every registered sub-command."""
-    parser = Parser(
+    parser = OneLineParser(
         prog="seqgan",
         description="SeqGAN and the GAN family: train, sample, evaluate, compare.",
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import multiprocessing as mp
 import os
 import re
@@ -198,7 +199,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+    return round(ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1], 1)
 
 
 def check_store(db: Path, acked: list[tuple[str, str, int]]) -> dict:
@@ -232,6 +233,7 @@ def run_phase(args: argparse.Namespace, folder: Path, kill: bool) -> dict:
     total = args.items * args.raters
     log = folder / "server.log"
     server, port = start_server(db, 0, args.threads, log)
+    load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     acked = mp.Value("i", 0)
     out: mp.Queue = mp.Queue()
     shares = [tokens[i :: args.clients] for i in range(args.clients)]
@@ -297,6 +299,7 @@ def run_phase(args: argparse.Namespace, folder: Path, kill: bool) -> dict:
         "answers_without_reply": sum(r["unknown"] for r in results),
         "conflict_pages": sum(r["conflicts"] for r in results),
         "raters_finished": finished,
+        "load_average_before": load_before,
         "kill": kill_info,
         **store,
     }

@@ -151,10 +151,9 @@ def spacing_mismatch(refs: Sequence[str], hyps: Sequence[str]) -> str | None:
     (rd, rn), (hd, hn) = detached_punctuation(refs), detached_punctuation(hyps)
     if min(rn, hn) < SPACING_MIN_MARKS or abs(rd / rn - hd / hn) < SPACING_MAX_GAP:
         return None
-    return (f"--refs and --hyps look tokenized differently: {rd / rn:.0%} of the references' word-final "
-            f"punctuation is split off by a space, {hd / hn:.0%} of the hypotheses'; a whitespace split then "
-            "scores them too low: use --tokenizer-from RUN_DIR (a run's own tokenizer on both sides) or "
-            "--tokenize nltk")
+    return (f"--refs and --hyps look tokenized differently ({rd / rn:.0%} vs {hd / hn:.0%} of word-final "
+            "punctuation split off by a space), which a whitespace split scores too low; use --tokenizer-from "
+            "RUN_DIR (a run's own tokenizer on both sides) or --tokenize nltk")
 
 
 _SPACING_MARK = "\u2581"  # "▁", how word tokenizers (Metaspace, SentencePiece) write a space

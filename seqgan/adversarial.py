@@ -119,6 +119,10 @@ class SeqGANPair:
     def policy_gradient_step(self, gen: torch.Generator) -> dict[str, float]:
         """Sample a batch, get per-token rewards, take one step on sum_t Q_t * -log G(y_t | Y_{1:t-1})."""
         adv = self.config.adversarial
+        if not self.g_pg_opt.state and adv.rollout_start == "pretrained":
+            # first policy-gradient step of this run (the optimizer has no state yet; checkpointed, so a resume
+            # does not copy again): rollouts start from the pretrained G, not from G's random initialisation
+            self.rollout.sync_()
         seqs = self.generator.sample(adv.g_batch_size, gen)  # (B, T)
         if adv.method == "constant":
             rewards = torch.ones(seqs.shape, device=seqs.device)  # what rollouts of a constant reward give

@@ -118,7 +118,26 @@ def _resolve_config(args: argparse.Namespace):
             overrides.append(f"data.{key}={value}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    return apply_overrides(get_preset(args.experiment), overrides)
+    return apply_overrides(_resume_base(args) or get_preset(args.experiment), overrides)
+
+
+def _resume_base(args: argparse.Namespace):
+    """The stored config of the run in --run-dir when it was made from the same preset, else None.
+
+    Re-running a run's command resumes it with the run's own settings; only what this command sets explicitly
+    (--set, the flags) changes them. So a newer version whose preset defaults differ (a longer pretraining,
+    early stopping, an automatic --max-len) still resumes a run made by an older one, as it was configured.
+    """
+    from pathlib import Path
+
+    from seqgan.config import ExperimentConfig
+
+    path = Path(args.run_dir) / "config.json"
+    try:
+        stored = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None  # not a run (or an unreadable one): train() says what is wrong with it
+    return stored if stored.name == args.experiment else None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

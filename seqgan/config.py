@@ -173,6 +173,10 @@ class AdversarialConfig:
     method: str = "seqgan"
     num_rollouts: int = 16
     rollout_update_rate: float = 0.8  # 0 = rollouts always use the current G (what the original code did)
+    # where the delayed rollout policy starts: "pretrained" = a copy of G when its first policy-gradient step
+    # comes (the paper: the rollout network is built from the pretrained G); "initial" = G's random
+    # initialisation, what versions up to 0.1.0 did (kept so that runs made with them can be reproduced)
+    rollout_start: str = "pretrained"
     g_lr: float = 0.01
     g_batch_size: int = 64
     baseline: str = "none"  # none, or "mean": subtract the batch mean reward at each position
@@ -196,6 +200,8 @@ class AdversarialConfig:
         _check(0.0 < self.bleu_ref_fraction <= 1.0, "adversarial.bleu_ref_fraction must be in (0, 1]")
         _check(self.num_rollouts >= 1, "adversarial.num_rollouts must be >= 1")
         _check(0.0 <= self.rollout_update_rate < 1.0, "adversarial.rollout_update_rate must be in [0, 1)")
+        _check(self.rollout_start in ("pretrained", "initial"), "adversarial.rollout_start must be pretrained or "
+               "initial")
         _check(self.baseline in ("none", "mean"), "adversarial.baseline must be none or mean")
         _check(self.reduction in ("sum", "mean"), "adversarial.reduction must be sum or mean")
         _check(self.g_lr > 0 and self.g_batch_size >= 1, "adversarial.g_lr must be > 0, g_batch_size >= 1")

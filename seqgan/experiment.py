@@ -337,8 +337,9 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
              echo=True)
     run.task.save(run_dir)
     for note in run.task.notes:
-        print(f"note: {note}", file=sys.stderr)
-        log_line(run_dir, f"note: {note}")
+        line = note if note.startswith("warning:") else f"note: {note}"
+        print(line, file=sys.stderr)
+        log_line(run_dir, line)
     if source_metrics is not None:
         src, offset = source_metrics
         with open(src, "rb") as fh:

@@ -45,6 +45,12 @@ class Rollout:
         return self.generator if self.update_rate == 0.0 else self.net
 
     @torch.no_grad()
+    def sync_(self) -> None:
+        """Make the rollout network an exact copy of G (at the start of the adversarial phase)."""
+        for p_roll, p_gen in zip(self.net.parameters(), self.generator.parameters(), strict=True):
+            p_roll.copy_(p_gen)
+
+    @torch.no_grad()
     def update_(self) -> None:
         """Delayed update after a G step: rollout <- rate * rollout + (1 - rate) * G."""
         for p_roll, p_gen in zip(self.net.parameters(), self.generator.parameters(), strict=True):

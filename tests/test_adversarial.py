@@ -176,3 +176,24 @@ def test_state_dict_round_trip(oracle_data):
     ma = a.policy_gradient_step(torch.Generator().manual_seed(5))
     mb = b.policy_gradient_step(torch.Generator().manual_seed(5))
     assert ma == mb
+
+
+@pytest.mark.parametrize("start", ["pretrained", "initial"])
+def test_rollout_policy_starts_from_the_pretrained_g(oracle_data, start):
+    """Rollouts of the first policy-gradient step come from G as pretrained (the paper builds the rollout
+    network after pretraining); rollout_start=initial keeps G's random initialisation, as versions <= 0.1.0 did.
+    Checked through the delayed update: after one PG step, rollout = 0.8 * start + 0.2 * new G."""
+    pair = _pair(oracle_data[1], _config(rollout_start=start))
+    initial = _params(pair.generator)
+    pair.mle_epoch(torch.Generator().manual_seed(0))  # "pretraining" moves G away from its initialisation
+    pretrained = _params(pair.generator)
+    assert _changed(initial, pair.generator)
+    pair.policy_gradient_step(torch.Generator().manual_seed(1))
+    origin = pretrained if start == "pretrained" else initial
+    for p_roll, p_start, p_new in zip(pair.rollout.net.parameters(), origin, pair.generator.parameters()):
+        assert torch.allclose(p_roll, 0.8 * p_start + 0.2 * p_new.detach(), atol=1e-6)
+    # a second step (or a resumed run, whose optimizer state is restored) does not copy G again
+    after_one = _params(pair.rollout.net)
+    pair.policy_gradient_step(torch.Generator().manual_seed(2))
+    for p_roll, p_prev, p_new in zip(pair.rollout.net.parameters(), after_one, pair.generator.parameters()):
+        assert torch.allclose(p_roll, 0.8 * p_prev + 0.2 * p_new.detach(), atol=1e-6)

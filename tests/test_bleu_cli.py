@@ -278,7 +278,8 @@ def test_warns_in_one_line_when_the_files_are_tokenized_differently(capsys, tmp_
     assert cli.main(["bleu", "--refs", str(raw), "--hyps", str(tokenized), "-n", "2", "--json"]) == 0
     captured = capsys.readouterr()
     assert len(captured.err.splitlines()) == 1
-    assert captured.err.startswith("seqgan bleu: warning: --refs and --hyps look tokenized differently: 0% ")
+    assert captured.err.startswith("seqgan bleu: warning: --refs and --hyps look tokenized differently (0% vs "
+                                   "100% of word-final punctuation split off by a space)")
     assert "--tokenizer-from RUN_DIR" in captured.err
     # the score is still the whitespace split of both files (the warning changes nothing)
     score = json.loads(captured.out)["results"][0]["score"]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import re
 import sqlite3
+import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("flask")
 
-from eval.human.app import create_app, is_loopback  # noqa: E402
-from eval.human.store import Study  # noqa: E402
+from eval.human.app import CSP, GroupCommit, create_app, is_loopback  # noqa: E402
+from eval.human.report import csv_cell, read_cell, write_items_csv  # noqa: E402
+from eval.human.store import Study, SystemSpec  # noqa: E402
 from tests.test_human_support import make_study  # noqa: E402
 
 SCRIPT = "<script>window.__pwned = 1</script><img src=x onerror=alert(1)> & \"quotes\" 'too'"
@@ -210,3 +217,138 @@ def test_organiser_page_shows_progress_and_results(study) -> None:
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.com")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("OPTIONS", "/r/{token}"),
+        ("OPTIONS", "/r/{token}/answer"),
+        ("OPTIONS", "/o/{organiser}"),
+        ("OPTIONS", "/assets/rate.js"),
+        ("OPTIONS", "/"),
+        ("PUT", "/r/{token}"),
+        ("DELETE", "/r/{token}"),
+        ("PATCH", "/r/{token}/answer"),
+        ("TRACE", "/o/{organiser}"),
+        ("POST", "/o/{organiser}/results.json"),
+        ("GET", "/o//results.json"),
+        ("GET", "/o/{organiser}//results.json"),
+        ("GET", "//o/{organiser}"),
+        ("GET", "/r//{token}"),
+        ("GET", "/r/{token}/"),
+        ("POST", "/r/{token}//answer"),
+        ("GET", "/assets//rate.js"),
+    ],
+)
+def test_methods_and_paths_not_served_are_403_never_a_redirect(study, method: str, path: str) -> None:
+    db, tokens, _owner, client, organiser = study
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    resp = client.open(
+        path.format(token=tokens[0], organiser=organiser), method=method, data={"item": code, "answer": "human"}
+    )
+    assert resp.status_code == 403
+    assert "Location" not in resp.headers and "Allow" not in resp.headers
+    assert resp.headers["Content-Security-Policy"] == CSP
+    assert answers_in_db(db) == []
+
+
+def test_head_is_answered_like_get_without_a_body(study) -> None:
+    _db, tokens, _owner, client, organiser = study
+    for path in (f"/r/{tokens[0]}", f"/o/{organiser}/results.json", "/assets/style.css"):
+        resp = client.head(path)
+        assert resp.status_code == 200 and resp.get_data() == b""
+
+
+def test_study_file_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, which makes new files 0644
+    try:
+        db, tokens, _owner = make_study(tmp_path, per_system=2, raters=1)
+    finally:
+        os.umask(old)
+    client = create_app(db).test_client()
+    code = item_code(client.get(f"/r/{tokens[0]}").get_data(as_text=True))
+    assert client.post(f"/r/{tokens[0]}/answer", data={"item": code, "answer": "human"}).status_code == 303
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    assert all(f.exists() for f in files)  # the app keeps its connection open: the WAL files stay
+    assert [stat.S_IMODE(f.stat().st_mode) for f in files] == [0o600, 0o600, 0o600]
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.test\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tpadded", "\rcarriage"]
+
+
+def test_csv_cells_starting_like_a_formula_get_a_leading_quote(tmp_path: Path) -> None:
+    plain = ["plain one", "it's fine = here", "a 'quoted' one"]
+    texts = {"mle": FORMULAS[:3], "seqgan": FORMULAS[3:], "real": plain}
+    specs = [SystemSpec("mle", "t"), SystemSpec("seqgan", "t"), SystemSpec("real", "t", is_real=True)]
+    db = tmp_path / "f.db"
+    with Study.create(db, specs, texts, seed=3) as s:
+        buf = io.StringIO()
+        assert write_items_csv(s, buf) == 9
+        rater = s.add_raters(1, prefix="-x")[0]  # a label may start with "-"
+        for code, _system, _text in s.items()[:2]:
+            s.record_answer(rater.id, code, True)
+        organiser = s.organiser_token
+    cells = {row["text"] for row in csv.DictReader(io.StringIO(buf.getvalue(), newline=""))}
+    # OWASP's rule, spelled out: a cell starting with = + - @ tab or CR is prefixed with a single quote.
+    assert cells == {"'" + t for t in FORMULAS} | set(plain)
+    sheet = create_app(db).test_client().get(f"/o/{organiser}/answers.csv").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(sheet, newline="")))
+    assert len(rows) == 2 and {r["rater"] for r in rows} == {"'-x001"}
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r.values())
+
+
+def test_read_cell_undoes_only_the_guard() -> None:
+    for text in [*FORMULAS, "plain", "'plain", "''", "'", ""]:
+        assert read_cell(csv_cell(text)) == text
+    assert read_cell("'quoted by the author") == "'quoted by the author"
+    assert read_cell(None) == ""
+
+
+def test_concurrent_answers_share_a_commit_and_each_gets_its_own_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, tokens, _owner = make_study(tmp_path, per_system=2, raters=3)
+    with Study.open(db) as s:
+        raters = [s.rater_by_token(t).id for t in tokens]
+        codes = [c for c, _s, _t in s.items()]
+    jobs = [(r, codes[k], (r + k) % 2 == 0) for r in raters for k in range(2)]
+    jobs += [(raters[0], codes[0], True), (raters[0], codes[0], False)]  # the same item twice more (double post)
+    jobs.append((raters[1], "ffffffffff", True))  # not one of theirs
+    calls: list[int] = []
+    original = Study.record_answers
+
+    def slow_disk(self: Study, answers: list, source: str = "web") -> list:
+        calls.append(len(answers))
+        time.sleep(0.05)  # a slow sync: the other requests queue up meanwhile
+        return original(self, answers, source)
+
+    monkeypatch.setattr(Study, "record_answers", slow_disk)
+    writer = GroupCommit()
+    barrier = threading.Barrier(len(jobs))
+    results: dict[int, bool | None] = {}
+
+    def post(i: int) -> None:
+        with Study.open(db) as s:  # each request thread has its own connection, as in the app
+            barrier.wait()
+            results[i] = writer.record(s, *jobs[i], None)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sum(calls) == len(jobs) and len(calls) < len(jobs)  # grouped, and every answer written once
+    assert results[len(jobs) - 1] is None
+    first = (raters[0], codes[0])
+    same = [i for i, job in enumerate(jobs) if job[:2] == first]
+    assert sorted(results[i] for i in same) == [False, False, True]  # exactly one of the three was stored
+    winner = next(jobs[i] for i in same if results[i])
+    assert all(results[i] is True for i, job in enumerate(jobs[:-1]) if job[:2] != first)
+    with Study.open(db) as s:
+        stored = {(r, c): h for r, c, h in s.conn.execute(
+            "SELECT x.rater_id, i.code, x.human FROM answers x JOIN items i ON i.id = x.item_id"
+        )}
+    expected = {job[:2]: int(job[2]) for i, job in enumerate(jobs[:-1]) if job[:2] != first}
+    expected[first] = int(winner[2])
+    assert stored == expected

@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import os
+import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import types
@@ -304,3 +306,165 @@ def test_open_rejects_other_files_and_versions(tmp_path: Path, capsys: pytest.Ca
     code, _out, err = run(capsys, "results", "--study", str(db))
     assert code == 2 and "schema version 99" in err
     assert run(capsys, "results", "--study", str(tmp_path / "missing.db"))[2].count("no study at") == 1
+
+
+class FakeServer:
+    """Stands in for waitress' server: records how it was made, returns from run() at once."""
+
+    def __init__(self, kwargs: dict) -> None:
+        self.kwargs = kwargs
+        self.effective_port = kwargs["port"] or 54321
+
+    def run(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_waitress(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    waitress = pytest.importorskip("waitress")
+    pytest.importorskip("flask")
+    made: list[dict] = []
+
+    def create_server(_app, **kwargs):
+        made.append(kwargs)
+        return FakeServer(kwargs)
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--threads", "0"], "at least 1 worker thread"),
+        (["--port", "70000"], "--port 70000 is not a TCP port"),
+        (["--port", "-1"], "--port -1 is not a TCP port"),
+        (["--host", ""], "--host is empty"),
+        (["--host", "256.1.1.1"], "'256.1.1.1' is not a valid IP address"),
+        (["--connection-limit", "0"], "--connection-limit 0 must be at least 1"),
+        (["--channel-timeout", "0"], "--channel-timeout 0 must be at least 1"),
+    ],
+)
+def test_serve_refuses_bad_arguments_before_binding(
+    tmp_path: Path, capsys: pytest.CaptureFixture, fake_waitress: list[dict], argv: list[str], message: str
+) -> None:
+    db, _tokens, _owner = make_study(tmp_path, per_system=1, raters=1)
+    code, out, err = run(capsys, "serve", "--study", str(db), *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert fake_waitress == []  # nothing was bound
+
+
+def test_serve_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("waitress")
+    db, _tokens, _owner = make_study(tmp_path, per_system=1, raters=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--study", str(db), "--port", str(port))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err
+
+
+def test_serve_is_hardened_and_listens_where_the_links_lead(
+    tmp_path: Path, capsys: pytest.CaptureFixture, fake_waitress: list[dict]
+) -> None:
+    db, _tokens, _owner = make_study(tmp_path, per_system=1, raters=0)
+    # No invitation yet: waitress gets the defaults, hardened for an open network.
+    switch_interval = sys.getswitchinterval()
+    assert run(capsys, "serve", "--study", str(db))[0] == 0
+    assert sys.getswitchinterval() == switch_interval  # serve's finer GIL switching ends with it
+    made = fake_waitress.pop()
+    assert (made["host"], made["port"], made["threads"]) == ("127.0.0.1", 8000, 8)
+    assert made["connection_limit"] == 1000 and made["channel_timeout"] == 15
+    assert made["asyncore_use_poll"] is True and made["cleanup_interval"] <= made["channel_timeout"]
+    assert made["max_request_body_size"] <= 1024 * 1024
+    # Links sent for port 8765: serve listens there, and says why.
+    assert run(capsys, "invite", "--study", str(db), "--n", "1", "--base-url", "http://127.0.0.1:8765")[0] == 0
+    code, out, err = run(capsys, "serve", "--study", str(db), "--connection-limit", "50", "--channel-timeout", "3")
+    assert code == 0, err
+    made = fake_waitress.pop()
+    assert (made["host"], made["port"]) == ("127.0.0.1", 8765)
+    assert (made["connection_limit"], made["channel_timeout"]) == (50, 3)
+    assert out.startswith(f"serving {db} on http://127.0.0.1:8765/")
+    assert "port 8765 from the study's invitation links (http://127.0.0.1:8765/)" in out
+    assert "warning" not in err
+    # An explicit other port wins, with a warning that the links lead elsewhere.
+    code, out, err = run(capsys, "serve", "--study", str(db), "--port", "9001")
+    assert code == 0 and fake_waitress.pop()["port"] == 9001
+    assert "links point at http://127.0.0.1:8765/, but this server listens on port 9001" in err
+    # Links through an HTTPS proxy say nothing about the local port.
+    assert run(capsys, "invite", "--study", str(db), "--list", "--base-url", "https://eval.example.org/")[0] == 0
+    code, out, err = run(capsys, "serve", "--study", str(db), "--base-url", "https://eval.example.org/")
+    assert code == 0 and fake_waitress.pop()["port"] == 8000
+    assert "invitation links" not in out and "warning: the invitation links" not in err
+
+
+def test_invite_out_writes_links_readable_only_by_the_owner(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    db, _tokens, _owner = make_study(tmp_path, per_system=1, raters=0)
+    links = tmp_path / "links.tsv"
+    old = os.umask(0o022)
+    try:
+        code, out, err = run(capsys, "invite", "--study", str(db), "--n", "2", "--out", str(links))
+        assert code == 0 and out == "" and "readable only by you" in err
+        assert stat.S_IMODE(links.stat().st_mode) == 0o600
+        with Study.open(db) as study:
+            tokens = [r.token for r in study.raters()]
+        assert [line.split("\t")[1] for line in links.read_text().splitlines()] == [
+            f"http://127.0.0.1:8000/r/{t}" for t in tokens
+        ]
+        before = links.read_bytes()
+        code, _out, err = run(capsys, "invite", "--study", str(db), "--n", "2", "--out", str(links))
+        assert code == 2 and "already exists" in err and err.count("\n") == 1
+        assert links.read_bytes() == before
+        with Study.open(db) as study:
+            assert len(study.raters()) == 2  # refused before inviting anyone
+    finally:
+        os.umask(old)
+
+
+def test_import_of_a_huge_field_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    db, _tokens, _owner = make_study(tmp_path, per_system=1, raters=0)
+    with Study.open(db) as study:
+        code = study.items()[0][0]
+    answers = tmp_path / "big.csv"
+    answers.write_text(f"rater,item,answer,note\nw1,{code},human,ok\nw2,{code},human,{'x' * 10_000_000}\n")
+    code, _out, err = run(capsys, "import", "--study", str(db), "--answers", str(answers))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "big.csv:3" in err and f"at most {csv.field_size_limit()} characters" in err
+    with Study.open(db) as study:
+        assert study.answer_count() == 0
+
+
+def test_formula_cells_are_neutralised_and_round_trip_through_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    formula = "=HYPERLINK(\"http://evil.test\",\"click\")"
+    db, _tokens, _owner = make_study(
+        tmp_path, per_system=2, raters=0, extra={"mle": [formula, "-1 plus two"]}
+    )
+    sheet = tmp_path / "sheet.csv"
+    assert run(capsys, "export", "--study", str(db), "--out", str(sheet))[0] == 0
+    with open(sheet, encoding="utf-8", newline="") as fh:
+        texts = {row["text"] for row in csv.DictReader(fh)}
+    assert "'" + formula in texts and "'-1 plus two" in texts and formula not in texts
+    with Study.open(db) as study:
+        codes = [c for c, _s, _t in study.items()]
+    platform = tmp_path / "platform.csv"
+    platform.write_text(
+        "worker,item,answer\n" + "".join(f"{w},{c},human\n" for w in ("+w1", "-w2", "@w3") for c in codes[:2])
+    )
+    assert run(capsys, "import", "--study", str(db), "--answers", str(platform), "--rater-col", "worker")[0] == 0
+    out_csv = tmp_path / "all.csv"
+    assert run(capsys, "results", "--study", str(db), "--csv", str(out_csv))[0] == 0
+    raw = out_csv.read_text(encoding="utf-8")
+    assert "'+w1," in raw and "'-w2," in raw and "'@w3," in raw
+    code, out, err = run(capsys, "import", "--study", str(db), "--answers", str(out_csv))
+    assert code == 0, err
+    assert "imported 0 answers" in out and "6 were already" in out
+    with Study.open(db) as study:
+        assert sorted(r.label for r in study.raters()) == ["+w1", "-w2", "@w3"]

@@ -1,4 +1,5 @@
-"""A real `serve` process killed with SIGKILL mid-study loses no answer it acknowledged."""
+"""A real `serve` process: killed with SIGKILL mid-study it loses no acknowledged answer; idle connections
+from anyone on the network cannot lock raters out."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,9 +25,9 @@ from tests.test_human_support import make_study  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(db: Path) -> tuple[subprocess.Popen, int]:
+def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "eval.human", "serve", "--study", str(db), "--port", "0", "--threads", "4"],
+        [sys.executable, "-m", "eval.human", "serve", "--study", str(db), "--port", "0", "--threads", "4", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -121,3 +123,71 @@ def test_sigkill_mid_study_loses_no_acknowledged_answer(tmp_path: Path) -> None:
             proc.kill()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def open_idle(port: int, n: int) -> list[socket.socket]:
+    """n connections that never finish a request: half send nothing, half half a request line."""
+    socks = []
+    for i in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        socks.append(sock)
+        if i % 2:
+            sock.sendall(b"GET /r/")
+    return socks
+
+
+def timed_rating_page(port: int, token: str, timeout: float) -> tuple[int, bytes, float]:
+    start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", f"/r/{token}")
+        resp = conn.getresponse()
+        return resp.status, resp.read(), time.monotonic() - start
+    finally:
+        conn.close()
+
+
+def test_200_idle_connections_do_not_lock_a_rater_out(tmp_path: Path) -> None:
+    db, tokens, _owner = make_study(tmp_path, per_system=2, raters=1)
+    proc, port = start_server(db)  # the defaults
+    socks: list[socket.socket] = []
+    try:
+        socks = open_idle(port, 200)
+        time.sleep(0.2)  # let the server accept them all
+        status, body, seconds = timed_rating_page(port, tokens[0], timeout=5)
+        assert status == 200 and b"Item <strong>1</strong> of 6" in body
+        assert seconds < 1.0
+    finally:
+        for sock in socks:
+            sock.close()
+        stop_server(proc)
+
+
+def test_idle_connections_past_the_limit_are_closed_after_the_channel_timeout(tmp_path: Path) -> None:
+    db, tokens, _owner = make_study(tmp_path, per_system=2, raters=1)
+    proc, port = start_server(db, "--connection-limit", "20", "--channel-timeout", "1")
+    socks: list[socket.socket] = []
+    try:
+        socks = open_idle(port, 25)  # more than the limit: the rater queues behind them
+        time.sleep(0.2)
+        status, body, seconds = timed_rating_page(port, tokens[0], timeout=15)
+        assert status == 200 and b"Item <strong>1</strong> of 6" in body
+        # Idle for 1 s, then closed at the next sweep (every second or so): a few seconds, not waitress' 120 + 30.
+        assert seconds < 8.0
+        socks[0].settimeout(5)
+        assert socks[0].recv(100) == b""  # the server closed the first idle connection
+    finally:
+        for sock in socks:
+            sock.close()
+        stop_server(proc)

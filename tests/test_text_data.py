@@ -281,3 +281,26 @@ def test_text_run_stopped_early_and_resumed_matches_a_straight_run(tmp_path, cor
     # the stopped run also evaluated at its old end (adversarial epoch 1); training itself is the same
     assert train_records(stopped) == train_records(straight)
     assert json.loads((stopped / "metrics.json").read_text()) == json.loads((straight / "metrics.json").read_text())
+
+
+def test_a_run_resumes_with_its_own_settings_when_the_preset_defaults_change(tmp_path, corpus_file, run_cli):
+    """Re-running a run's command resumes it with the settings stored in the run: only what the command sets
+    explicitly changes them. A run made by an older version (an explicit length, no early stopping, another
+    pretraining length) is simulated by its config.json; the re-run must extend it, not refuse it."""
+    run = tmp_path / "run"
+    made = ["train", "--corpus", corpus_file, "--tokenizer", "word", "--experiment", "text-small",
+            "--run-dir", run, *TINY_TEXT, "--max-len", "12", "--set", "schedule.early_stop_patience=0"]
+    assert run_cli(made).code == 0
+    stored = json.loads((run / "config.json").read_text())["config"]
+    # the same command without the flags that only restated the old preset's defaults
+    again = ["train", "--corpus", corpus_file, "--tokenizer", "word", "--experiment", "text-small",
+             "--run-dir", run, "--set", "schedule.adv_epochs=3"]
+    result = run_cli(again)
+    assert result.code == 0, result.err
+    now = json.loads((run / "config.json").read_text())["config"]
+    assert now["data"]["seq_len"] == 12 and now["schedule"]["early_stop_patience"] == 0
+    assert now["schedule"]["adv_epochs"] == 3 and stored["schedule"]["adv_epochs"] == 2
+    assert now["generator"] == stored["generator"]
+    # another preset is still another run
+    other = run_cli(["train", "--corpus", corpus_file, "--experiment", "coco", "--run-dir", run])
+    assert other.code == 2 and "different configuration" in other.err

@@ -120,10 +120,19 @@ def read_tabular(path: Path, text_field: str | None) -> list[str]:
     """The `text_field` column of a .csv/.json/.jsonl/.parquet file, through `datasets`."""
     import datasets
 
+    # datasets draws progress bars and logs its own error lines on stderr; our error is the one line a user
+    # should see, so both are silenced for this call and restored after it
+    verbosity, bars = datasets.logging.get_verbosity(), datasets.utils.are_progress_bars_disabled()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL + 10)
+    datasets.disable_progress_bars()
     try:
         table = datasets.load_dataset(TABULAR[path.suffix.lower()], data_files=str(path), split="train")
     except Exception as err:  # datasets raises many types for unreadable files
         raise UserError(f"cannot read {path} as {path.suffix} ({type(err).__name__}: {err})") from err
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if not bars:
+            datasets.enable_progress_bars()
     columns = list(table.column_names)
     field_name = text_field or ("text" if "text" in columns else None)
     if field_name not in columns:

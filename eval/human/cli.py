@@ -13,7 +13,7 @@ import stat
 import sys
 from pathlib import Path
 
-from seqgan.errors import UserError
+from seqgan.errors import OneLineParser, UserError
 from seqgan.outputs import check_output_file, write_output_text
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -95,12 +95,13 @@ def _invite(args: argparse.Namespace) -> int:
     from .store import Study
 
     base = (args.base_url or DEFAULT_BASE_URL).rstrip("/")
-    out = Path(args.out) if args.out else None
-    if out is not None:  # checked before any rater is added
+    out = None
+    if args.out:  # checked before any rater is added
+        out = check_output_file(args.out, "--out", [("--study", args.study)])
         if out.exists():
-            raise UserError(f"{out} already exists; pick another --out path or delete the old file first")
-        if not out.parent.is_dir():
-            raise UserError(f"folder {out.parent} does not exist; create it first")
+            raise UserError(
+                f"{args.out} already exists; pick another --out path (`invite --list` prints every link again)"
+            )
         check_output_file(out, "--out", [("--study", args.study)])  # nor a run's file, nor beside a database
     with Study.open(args.study) as study:
         if args.organiser:
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: arguments after ``human-eval``; default sys.argv[1:].
     """
-    parser = argparse.ArgumentParser(prog="python -m eval.human")
+    parser = OneLineParser(prog="python -m eval.human")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["human-eval", *(sys.argv[1:] if argv is None else argv)])
     try:

@@ -18,6 +18,9 @@ ANSWER_COLUMNS = ["rater", "item", "system", "answer", "fluency", "answered_at",
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"), and generated
 # text can start with anything; such cells are written with a leading ' so spreadsheets show them as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# RFC 4180's line end. With "\n" alone the csv module leaves a lone CR inside a cell unquoted, and readers then
+# split the row there.
+CSV_EOL = "\r\n"
 HUMAN_WORDS = {"human", "person", "h", "1", "yes", "y", "true", "real"}
 MACHINE_WORDS = {"machine", "m", "0", "no", "n", "false", "generated", "fake"}
 
@@ -146,7 +149,7 @@ def write_answers_csv(study: Study, out: TextIO) -> int:
         study: the open study.
         out: text stream to write to.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator=CSV_EOL)
     writer.writerow([csv_cell(c) for c in ANSWER_COLUMNS])
     rows = study.answers()
     for r in rows:
@@ -173,7 +176,7 @@ def write_items_csv(study: Study, out: TextIO) -> int:
         study: the open study.
         out: text stream to write to.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator=CSV_EOL)
     writer.writerow(["item_id", "text"])
     items = study.items()
     for code, _system, text in items:
@@ -251,8 +254,8 @@ def _read_answer_rows(
     except csv.Error as err:
         # Python's csv module refuses fields over csv.field_size_limit() (131072 characters by default); no
         # answer sheet needs one that long, so such a file is refused rather than the limit raised.
-        raise UserError(
-            f"{path}:{reader.line_num}: not a readable CSV ({err}); answer files hold short cells"
+        raise UserError(  # the bad record starts on the line after the last one read whole
+            f"{path}:{reader.line_num + 1}: not a readable CSV ({err}); answer files hold short cells"
             f" (at most {csv.field_size_limit()} characters each)"
         ) from err
     return rows

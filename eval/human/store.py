@@ -461,6 +461,8 @@ class Study:
     ) -> bool:
         """Store one answer in its own transaction; False (and nothing changed) if already answered.
 
+        Raises KeyError when the item is not assigned to this rater.
+
         Args:
             rater_id: the rater.
             item_code: the blinded item code; must be assigned to this rater.
@@ -468,25 +470,44 @@ class Study:
             fluency: 1-5, or None.
             source: where the answer came from ("web" or "import").
         """
+        (stored,) = self.record_answers([(rater_id, item_code, human, fluency)], source)
+        if stored is None:
+            raise KeyError(item_code)
+        return stored
+
+    def record_answers(
+        self, answers: Sequence[tuple[int, str, bool, int | None]], source: str = "web"
+    ) -> list[bool | None]:
+        """Store several answers in one transaction (one disk sync): per answer True if stored, False if that
+        rater had already answered that item, None if the item is not assigned to them (nothing stored).
+
+        Args:
+            answers: (rater id, item code, judged human, fluency or None) per answer.
+            source: where the answers came from ("web" or "import").
+        """
+        results: list[bool | None] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            row = self.conn.execute(
-                "SELECT i.id FROM items i JOIN assignments a ON a.item_id = i.id"
-                " WHERE i.code = ? AND a.rater_id = ?",
-                (item_code, rater_id),
-            ).fetchone()
-            if row is None:
-                raise KeyError(item_code)
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO answers (rater_id, item_id, human, fluency, answered_at, source)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (rater_id, row[0], int(bool(human)), fluency, _now(), source),
-            )
+            for rater_id, item_code, human, fluency in answers:
+                row = self.conn.execute(
+                    "SELECT i.id FROM items i JOIN assignments a ON a.item_id = i.id"
+                    " WHERE i.code = ? AND a.rater_id = ?",
+                    (item_code, rater_id),
+                ).fetchone()
+                if row is None:
+                    results.append(None)
+                    continue
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO answers (rater_id, item_id, human, fluency, answered_at, source)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (rater_id, row[0], int(bool(human)), fluency, _now(), source),
+                )
+                results.append(cur.rowcount == 1)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        return cur.rowcount == 1
+        return results
 
     def import_answers(self, rows: Iterable[tuple[str, str, bool, int | None]]) -> tuple[int, int]:
         """Add answers collected elsewhere, all in one transaction; returns (added, already present).

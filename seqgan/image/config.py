@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from seqgan.config import apply_overrides, config_from_dict
+from seqgan.config import MAX_SEED, apply_overrides, config_from_dict
 from seqgan.errors import UserError
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
 
@@ -161,6 +161,7 @@ class ImageConfig:
 
     def __post_init__(self) -> None:
         _check(bool(self.device), "device must be auto, cpu, cuda or cuda:N")
+        _check(0 <= self.seed <= MAX_SEED, f"seed must be an integer in 0..{MAX_SEED} (got {self.seed})")
         _check(self.data.dataset != "folder" or not self.eval.fid,
                "FID needs a dataset with a trained feature extractor (mnist, fashion_mnist); for a folder of "
                "images use --set eval.fid=false and score samples with `seqgan fid --real DIR --fake DIR`")
