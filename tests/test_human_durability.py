@@ -62,7 +62,7 @@ def rate_until_refused(
             resp = conn.getresponse()
             resp.read()
             conn.close()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # e.g. IncompleteRead when killed mid-reply
             return  # the server is gone
         if resp.status == 303:
             acked.append((token, found.group(1), int(human)))
