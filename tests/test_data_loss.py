@@ -66,7 +66,8 @@ def test_sheets_beside_the_study_are_written_and_an_old_sheet_is_replaced(study_
     db = checksums(study_dir)["study.db"]
     assert run_cli(["human-eval", "export", "--study", "study.db", "--out", "sheet.csv"]).code == 0
     printed = run_cli(["human-eval", "export", "--study", "study.db"]).out
-    assert (study_dir / "sheet.csv").read_text() == printed and printed.startswith("item_id,text\n")
+    # CSV rows end in CRLF (RFC 4180), in the file and on stdout alike
+    assert (study_dir / "sheet.csv").read_bytes().decode() == printed and printed.startswith("item_id,text\r\n")
     assert run_cli(["human-eval", "results", "--study", "study.db", "--csv", "answers.csv"]).code == 0
     assert (study_dir / "answers.csv").read_text().startswith("rater,")
     assert checksums(study_dir)["study.db"] == db

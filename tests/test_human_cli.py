@@ -162,9 +162,12 @@ def test_invite_prints_links_and_lists_them(tmp_path: Path, capsys: pytest.Captu
     assert all(line.split("\t")[1].startswith("http://example.test:9/r/") for line in lines)
     code, out2, _ = run(capsys, "invite", "--study", str(db), "--list", "--base-url", "http://example.test:9")
     assert out2 == out
+    # without --base-url, links printed again lead where the first ones did (the recorded address)
+    code, out3, _ = run(capsys, "invite", "--study", str(db), "--list")
+    assert out3 == out
     code, org, _ = run(capsys, "invite", "--study", str(db), "--organiser")
     with Study.open(db) as study:
-        assert org.strip() == f"http://127.0.0.1:8000/o/{study.organiser_token}"
+        assert org.strip() == f"http://example.test:9/o/{study.organiser_token}"
         orders = {}
         for rater in study.raters():
             orders[rater.label] = [

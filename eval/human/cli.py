@@ -94,7 +94,6 @@ def _stdout_shared() -> bool:
 def _invite(args: argparse.Namespace) -> int:
     from .store import Study
 
-    base = (args.base_url or DEFAULT_BASE_URL).rstrip("/")
     out = None
     if args.out:  # checked before any rater is added
         out = check_output_file(args.out, "--out", [("--study", args.study)])
@@ -104,6 +103,8 @@ def _invite(args: argparse.Namespace) -> int:
             )
         check_output_file(out, "--out", [("--study", args.study)])  # nor a run's file, nor beside a database
     with Study.open(args.study) as study:
+        # links printed again (--list, --organiser, more raters) lead where the first ones did, unless told otherwise
+        base = (args.base_url or study.base_url() or DEFAULT_BASE_URL).rstrip("/")
         if args.organiser:
             lines = [f"{base}/o/{study.organiser_token}"]
         else:
