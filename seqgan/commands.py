@@ -130,12 +130,11 @@ def _resume_base(args: argparse.Namespace):
     """
     from pathlib import Path
 
-    from seqgan.config import ExperimentConfig
+    from seqgan.experiment import read_run_config
 
-    path = Path(args.run_dir) / "config.json"
     try:
-        stored = ExperimentConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
-    except (OSError, ValueError, KeyError, TypeError, UserError):
+        stored = read_run_config(Path(args.run_dir))
+    except (UserError, TypeError, OSError):
         return None  # not a run (or an unreadable one): train() says what is wrong with it
     return stored if stored.name == args.experiment else None
 
