@@ -10,16 +10,16 @@ import argparse
 import importlib
 import sys
 
-from seqgan.errors import OneLineParser, UserError
+from seqgan.base.errors import OneLineParser, UserError
 
 # Modules that each add sub-commands. Imported at parse time, so they must import heavy libraries lazily.
 COMMAND_MODULES = [
-    "seqgan.commands",
-    "eval.bleu_cli",
-    "eval.compare_cli",
-    "eval.fid_cli",
+    "seqgan.text.commands",
+    "seqgan.text.bleu_cli",
+    "seqgan.text.compare_cli",
+    "seqgan.image.fid_cli",
     "eval.human.cli",
-    "seqgan.image.cli",
+    "seqgan.image.commands",
 ]
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 from _common import machine, timed, write_report  # first: puts the project root on sys.path
 
-from seqgan.adversarial import SeqGANPair
-from seqgan.config import ExperimentConfig, apply_overrides
 from seqgan.core.runtime import keep_freed_memory, resolve_precision
-from seqgan.experiment import build_models
-from seqgan.oracle import random_oracle
-from seqgan.pretrain import discriminator_epoch
+from seqgan.text.adversarial import SeqGANPair
+from seqgan.text.config import ExperimentConfig, apply_overrides
+from seqgan.text.oracle import random_oracle
+from seqgan.text.pretrain import discriminator_epoch
+from seqgan.text.run import build_models
 
 TARGETS = {"g_step": 3.0, "mle_epoch": 2.0, "d_epoch": 12.0, "sample_10k": 1.0}
 TEXTGAN = {"g_step": 32.7, "mle_epoch": 4.6, "d_epoch": 20.7, "sample_10k": 22.7}

@@ -20,11 +20,11 @@ import time
 import torch
 from _common import machine, write_report  # first: puts the project root on sys.path
 
-from seqgan.adversarial import SeqGANPair
-from seqgan.config import ExperimentConfig
 from seqgan.core.runtime import keep_freed_memory
-from seqgan.experiment import build_models
-from seqgan.oracle import random_oracle
+from seqgan.text.adversarial import SeqGANPair
+from seqgan.text.config import ExperimentConfig
+from seqgan.text.oracle import random_oracle
+from seqgan.text.run import build_models
 
 TARGET_S = 2.0  # the MLE-epoch target, for the "share of epochs within target" line
 

@@ -34,9 +34,9 @@ def coco_mle_throughput(data_dir: str | None, epochs: int) -> dict | None:
 
     import torch
 
-    from seqgan.errors import UserError
-    from seqgan.experiment import build_run
-    from seqgan.experiments import get_preset
+    from seqgan.base.errors import UserError
+    from seqgan.text.presets import get_preset
+    from seqgan.text.run import build_run
 
     config = get_preset("coco")
     try:

@@ -25,7 +25,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 TOKENIZE_MODES = ("char", "word", "nltk", "none")
 SMOOTHING_METHODS = (
@@ -260,7 +260,7 @@ def run_tokenization(run_dir: str) -> RunTokenization:
     import json
     from pathlib import Path
 
-    from seqgan.config import ExperimentConfig
+    from seqgan.text.config import ExperimentConfig
     from text_data.tokenizer import load_tokenizer
 
     path = Path(run_dir) / "config.json"
@@ -279,7 +279,7 @@ def run_tokenization(run_dir: str) -> RunTokenization:
     tokenizer = load_tokenizer(tok_path)
     max_len = config.data.seq_len
     if not max_len:  # sized from the run's training split when it was made: size it the same way again
-        from seqgan.text_task import resolve_seq_len
+        from seqgan.text.task import resolve_seq_len
         from text_data.corpus import read_text_file
 
         train = Path(run_dir) / "data" / "train.txt"

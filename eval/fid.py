@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
+from seqgan.base.paths import cache_root
 from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset, to_unit_range
-from seqgan.paths import cache_root
 
 EXTRACTOR_ARCH = "cnn-v1"
 CACHE_VERSION = 1

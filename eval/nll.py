@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqgan.generator import LSTMGenerator
+from seqgan.text.generator import LSTMGenerator
 
 VERSION = "0.1.0"
 

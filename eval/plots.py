@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_bytes
-from seqgan.errors import UserError
 
 
 def _pyplot():

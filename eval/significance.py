@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 _CHUNK_ELEMENTS = 4_000_000  # rows of resamples are gathered in chunks of about this many numbers
 

@@ -151,8 +151,8 @@ def checksums(folder: Path) -> dict[str, str]:
 
 
 def oracle_dir() -> Path:
-    """../shared/data/seqgan_oracle (via seqgan.paths.data_root), or skip the test that needs it."""
-    from seqgan.paths import data_root
+    """../shared/data/seqgan_oracle (via seqgan.base.paths.data_root), or skip the test that needs it."""
+    from seqgan.base.paths import data_root
 
     root = data_root()
     folder = root / "seqgan_oracle" if root else None
@@ -164,7 +164,7 @@ def oracle_dir() -> Path:
 def tiny_generator(vocab: int = 40, emb: int = 8, hidden: int = 16, max_len: int = 6, seed: int = 0,
                    std: float = 0.5):
     """A small LSTMGenerator with N(0, std^2) weights (std large enough that samples are far from uniform)."""
-    from seqgan.generator import LSTMGenerator
+    from seqgan.text.generator import LSTMGenerator
 
     gen = torch.Generator().manual_seed(seed)
     model = LSTMGenerator(vocab, emb, hidden, max_len).init_normal_(std, gen)
@@ -177,8 +177,8 @@ def tiny_generator(vocab: int = 40, emb: int = 8, hidden: int = 16, max_len: int
 
 def tiny_discriminator(vocab: int = 40, seed: int = 0):
     """A small CNN discriminator built from the config the tests use everywhere."""
-    from seqgan.config import DiscriminatorConfig
-    from seqgan.discriminator import CNNDiscriminator
+    from seqgan.text.config import DiscriminatorConfig
+    from seqgan.text.discriminator import CNNDiscriminator
 
     torch.manual_seed(seed)
     d = DiscriminatorConfig(filter_sizes=(2, 3), num_filters=(8, 8), emb_dim=8)

@@ -1,4 +1,4 @@
-"""seqgan.adversarial and seqgan.pretrain: policy-gradient step, D step, MLE, on a tiny oracle problem."""
+"""seqgan.text.adversarial and seqgan.text.pretrain: policy-gradient step, D step, MLE, on a tiny oracle problem."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from seqgan.adversarial import SeqGANPair
-from seqgan.config import (
+from seqgan.core.protocol import GANPair
+from seqgan.text.adversarial import SeqGANPair
+from seqgan.text.config import (
     AdversarialConfig,
     DiscriminatorConfig,
     ExperimentConfig,
     GeneratorConfig,
     ScheduleConfig,
 )
-from seqgan.core.pair import GANPair
-from seqgan.oracle import random_oracle
-from seqgan.pretrain import mle_loss
+from seqgan.text.oracle import random_oracle
+from seqgan.text.pretrain import mle_loss
 from tests.conftest import tiny_discriminator, tiny_generator
 
 V, T = 40, 6

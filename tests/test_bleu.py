@@ -11,7 +11,7 @@ import pytest
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu, sentence_bleu
 
 from eval import bleu as B
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 SMOOTHINGS = ["none", "method1", "method2", "method3", "method4", "method5", "method6", "method7"]
 TOL = 1e-9

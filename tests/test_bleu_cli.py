@@ -1,4 +1,4 @@
-"""`seqgan bleu` end to end through cli.main, with only eval.bleu_cli registered."""
+"""`seqgan bleu` end to end through cli.main, with only seqgan.text.bleu_cli registered."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ HYPS = ["the cat sat on a mat", "a dog is in the park", "the the the", "dogs pla
 
 @pytest.fixture(autouse=True)
 def only_bleu_command(monkeypatch):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["eval.bleu_cli"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["seqgan.text.bleu_cli"])
 
 
 @pytest.fixture
@@ -215,13 +215,13 @@ def test_not_utf8_names_file_and_byte_offset(capsys, files, tmp_path):
 def test_cli_start_and_the_bleu_command_import_no_torch(tmp_path):
     """`seqgan bleu` runs in a fraction of a second: the parser and the command, with a run's tokenizer too,
     load neither torch nor the other heavy libraries."""
-    from seqgan.config import apply_overrides
-    from seqgan.experiments import get_preset
+    from seqgan.text.config import apply_overrides
+    from seqgan.text.presets import get_preset
     from text_data.tokenizer import build_tokenizer, save_tokenizer
 
     run = tmp_path / "run"
     run.mkdir()
-    # a set max length (data.seq_len=0 is sized from the training split by seqgan.text_task, which loads torch)
+    # a set max length (data.seq_len=0 is sized from the training split by seqgan.text.task, which loads torch)
     config = apply_overrides(get_preset("text-small"), ["data.corpus=corpus.txt", "data.seq_len=32"])
     (run / "config.json").write_text(json.dumps({"config": config.to_dict()}), encoding="utf-8")
     save_tokenizer(build_tokenizer("word", REFS, vocab_size=100), run / "tokenizer.json")
@@ -248,7 +248,7 @@ def test_cli_start_and_the_bleu_command_import_no_torch(tmp_path):
 
 def test_import_is_light():
     code = (
-        "import sys, eval.bleu_cli; "
+        "import sys, seqgan.text.bleu_cli; "
         "print(sorted(m for m in ('numpy', 'nltk', 'sacrebleu', 'torch') if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[1]
@@ -351,7 +351,7 @@ def text_run(request, tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) + ".\n"
                               for _ in range(200)), encoding="utf-8")
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["seqgan.commands", "eval.bleu_cli"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["seqgan.text.commands", "seqgan.text.bleu_cli"])
     run = tmp_path / "run"
     argv = ["train", "--corpus", corpus, "--experiment", "text-small", "--max-len", request.param, "--run-dir", run,
             *TINY_TEXT, "--set", "schedule.adv_epochs=0", "--set", "schedule.pretrain_g_epochs=1"]
@@ -361,7 +361,7 @@ def text_run(request, tmp_path, monkeypatch):
 
 
 def test_tokenizer_from_a_run_equals_compare(capsys, text_run, tmp_path):
-    from eval.report import compare
+    from seqgan.text.report import compare
 
     report = compare([str(text_run)], tmp_path / "report", n=40, seed=3, temperatures=(), reference=None,
                      curve_samples=2, plots=False)

@@ -170,8 +170,8 @@ def test_best_before_any_evaluation(tmp_path, run_cli):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "metrics.jsonl").write_text("")
-    from seqgan.errors import UserError
-    from seqgan.experiment import resolve_checkpoint
+    from seqgan.base.errors import UserError
+    from seqgan.text.run import resolve_checkpoint
 
     with pytest.raises(UserError, match="no evaluations yet"):
         resolve_checkpoint(run_dir, "best")

@@ -1,4 +1,4 @@
-"""seqgan.config and seqgan.experiments: overrides, types, validation, JSON round trip, presets."""
+"""seqgan.text.config and seqgan.text.presets: overrides, types, validation, JSON round trip, presets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from seqgan.config import (
+from seqgan.base.errors import UserError
+from seqgan.text.config import (
     PAPER_FILTER_SIZES,
     PAPER_NUM_FILTERS,
     AdversarialConfig,
@@ -21,8 +22,7 @@ from seqgan.config import (
     apply_overrides,
     config_to_json,
 )
-from seqgan.errors import UserError
-from seqgan.experiments import PRESETS, get_preset
+from seqgan.text.presets import PRESETS, get_preset
 
 
 def test_defaults_are_the_papers_settings():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from seqgan.base.errors import UserError
 from seqgan.core import checkpoint as ckpt
 from seqgan.core.checkpoint import (
     CheckpointError,
@@ -22,9 +23,8 @@ from seqgan.core.checkpoint import (
 )
 from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, train_adversarial
-from seqgan.core.pair import GANPair
+from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import capture_rng, keep_freed_memory, pick_device, restore_rng, seed_everything
-from seqgan.errors import UserError
 from tests.conftest import REPO_ROOT, SUBPROCESS_ENV_OVERRIDES
 
 # ---------------------------------------------------------------- checkpoints

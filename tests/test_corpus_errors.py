@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 from text_data.corpus import binary_kind, load_lines
 
 TEXT = "héllo wörld, ça va\nsecond line\n"

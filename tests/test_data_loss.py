@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from seqgan.errors import UserError
-from seqgan.outputs import check_output_file, check_run_dir
+from seqgan.base.errors import UserError
+from seqgan.base.outputs import check_output_file, check_run_dir
 from tests.conftest import TINY, checksums, run_cli_quiet
 from tests.test_cli_train import assert_one_line_error
 

@@ -1,4 +1,4 @@
-"""seqgan.discriminator: CNN and RNN discriminators, prob_real, and D training on a separable toy problem."""
+"""seqgan.text.discriminator: CNN and RNN discriminators, prob_real, and D training on a separable toy problem."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
-from seqgan.pretrain import discriminator_epoch
+from seqgan.text.discriminator import CNNDiscriminator, RNNDiscriminator
+from seqgan.text.pretrain import discriminator_epoch
 from tests.conftest import tiny_discriminator
 
 VOCAB, T = 60, 8
@@ -60,7 +60,7 @@ def test_prob_real_is_deterministic_in_unit_interval_and_keeps_mode():
 
 
 def test_prob_real_chunks(monkeypatch):
-    import seqgan.discriminator as D
+    import seqgan.text.discriminator as D
 
     d = tiny_discriminator(VOCAB)
     ids = _ids(23, seed=3)
@@ -195,7 +195,7 @@ def test_window_gemm_gradients_equal_conv1d(filters):
         assert torch.allclose(mine, ref, atol=1e-5), (mine - ref).abs().max()
     # and on a time slice (the rollout scorer passes x[:, start:])
     x = d.embedding(ids).detach()
-    from seqgan.discriminator import _windows
+    from seqgan.text.discriminator import _windows
 
     got = _windows(d.convs[0], x[:, 2:])
     want = d.convs[0](x[:, 2:].transpose(1, 2)).transpose(1, 2)

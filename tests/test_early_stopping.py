@@ -207,7 +207,7 @@ def test_text_run_interrupted_mid_way_resumes_to_the_same_metrics(tmp_path, over
                                                                   interrupt_at):
     """SIGINT during the n-th MLE epoch (2: before the stop; 5: the epoch that triggers it; 7: in the MLE
     baseline's phase): the saved checkpoint carries the best so far and the patience count."""
-    from seqgan.adversarial import SeqGANPair
+    from seqgan.text.adversarial import SeqGANPair
 
     args = ["train", "--corpus", overfit_corpus, *OVERFIT, "--set", "schedule.checkpoint_every_s=3600"]
     whole = run_cli([*args, "--run-dir", tmp_path / "whole"])
@@ -253,8 +253,8 @@ def test_the_oracle_has_no_validation_split_to_stop_on(tmp_path, run_cli):
 
 
 def test_presets_early_stopping_defaults():
-    from seqgan.config import ScheduleConfig
-    from seqgan.experiments import PRESETS
+    from seqgan.text.config import ScheduleConfig
+    from seqgan.text.presets import PRESETS
 
     assert ScheduleConfig().early_stop_patience == 0
     for name, (_, config) in PRESETS.items():

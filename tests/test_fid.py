@@ -12,7 +12,7 @@ import scipy.linalg
 import torch
 
 from eval import fid as F
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 from seqgan.image import data as D
 from seqgan.image.data import to_unit_range
 from tests.image_helpers import class_images, write_dataset
@@ -306,7 +306,7 @@ def test_cli_extractor_info(small_mnist, run_cli):
 @pytest.mark.slow
 def test_real_mnist_sanity_rows():
     """On the shared MNIST (if present): FID(train, test) is small next to FID(noise, test). Trains once if needed."""
-    from seqgan.paths import data_root
+    from seqgan.base.paths import data_root
 
     root = data_root()
     if root is None or not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():

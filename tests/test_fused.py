@@ -1,4 +1,4 @@
-"""seqgan.fused: the fused output layer + softmax + NLL against F.cross_entropy, values and gradients."""
+"""seqgan.text.fused: the fused output layer + softmax + NLL against F.cross_entropy, values and gradients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from seqgan.fused import CHUNK_ROWS, _needs_max, linear_softmax_nll, weighted_nll
+from seqgan.text.fused import CHUNK_ROWS, _needs_max, linear_softmax_nll, weighted_nll
 
 ROWS = [1, 7, CHUNK_ROWS, CHUNK_ROWS + 45, 2 * CHUNK_ROWS + 3]  # partial, exact and several chunks
 

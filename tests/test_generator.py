@@ -1,4 +1,4 @@
-"""seqgan.generator: the LSTM policy, its stepper, scoring and sampling against nn.LSTM / float64 references."""
+"""seqgan.text.generator: the LSTM policy, its stepper, scoring and sampling against nn.LSTM / float64 references."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from seqgan.generator import LSTMGenerator, LSTMStepper
-from seqgan.sampling import reference_sample
+from seqgan.text.generator import LSTMGenerator, LSTMStepper
+from seqgan.text.sampling import reference_sample
 from tests.conftest import tiny_generator
 
 
@@ -66,7 +66,7 @@ def test_token_log_probs_and_score_match_log_softmax():
 
 
 def test_score_chunks_do_not_change_the_result(monkeypatch):
-    import seqgan.generator as G
+    import seqgan.text.generator as G
 
     model = tiny_generator()
     ids = _ids(model, 25, seed=3)
@@ -154,7 +154,7 @@ def test_masked_mle_loss_and_score_skip_padding_but_equal_the_full_computation()
     """Only real positions go through the output layer; the numbers equal the all-positions formula."""
     import torch.nn.functional as F
 
-    from seqgan.pretrain import mle_loss
+    from seqgan.text.pretrain import mle_loss
 
     g = tiny_generator(vocab=30, max_len=9)
     ids = torch.randint(0, 30, (6, 9), generator=torch.Generator().manual_seed(0))

@@ -121,12 +121,12 @@ def test_run_dirs_use_seqgan_api_and_say_so_when_missing(
 ) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    monkeypatch.setitem(sys.modules, "seqgan.api", None)  # importing it fails
+    monkeypatch.setitem(sys.modules, "seqgan.text.api", None)  # importing it fails
     code, _out, err = run(capsys, "create", "--study", str(tmp_path / "a.db"), "--system", f"mle={run_dir}")
-    assert code == 2 and "seqgan.api.sample_texts" in err and "FILE.txt" in err
+    assert code == 2 and "seqgan.text.api.sample_texts" in err and "FILE.txt" in err
 
     calls = []
-    fake = types.ModuleType("seqgan.api")
+    fake = types.ModuleType("seqgan.text.api")
 
     def sample_texts(path: str, n: int, seed: int) -> list[str]:
         calls.append(("sample", path, n, seed))
@@ -137,7 +137,7 @@ def test_run_dirs_use_seqgan_api_and_say_so_when_missing(
         return [f"held out {i}" for i in range(10)]
 
     fake.sample_texts, fake.test_texts = sample_texts, test_texts
-    monkeypatch.setitem(sys.modules, "seqgan.api", fake)
+    monkeypatch.setitem(sys.modules, "seqgan.text.api", fake)
     db = tmp_path / "b.db"
     code, out, err = run(
         capsys, "create", "--study", str(db), "--system", f"mle={run_dir}", "--real", "test",

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from eval.human.sources import real_texts
-from seqgan.config import ExperimentConfig, apply_overrides
-from seqgan.experiments import get_preset
-from seqgan.text_task import build_text_task
+from seqgan.text.config import ExperimentConfig, apply_overrides
+from seqgan.text.presets import get_preset
+from seqgan.text.task import build_text_task
 from text_data.tokenizer import EOS, PAD, UNK, load_tokenizer
 
 TRAIN = ["the cat sat on the mat.", "the dog sat (on the mat).", "a cat ran to the dog, then sat.",

@@ -272,7 +272,7 @@ def test_infogan_trains_on_a_folder_of_images(tmp_path, run_cli):
 
 
 def test_training_labels_must_fit_the_classes():
-    from seqgan.errors import UserError
+    from seqgan.base.errors import UserError
 
     with pytest.raises(UserError, match="outside 0..4"):
         conditional_run("cgan", "dcgan", "model.classes=5")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 from seqgan.image import data as D
 from tests.image_helpers import IMAGE_MAGIC, LABEL_MAGIC, class_images, write_dataset, write_idx
 
@@ -205,7 +205,7 @@ def test_image_folder_errors(tmp_path):
 @pytest.mark.slow
 def test_real_mnist_and_fashion_match_provenance():
     """The shared MNIST / Fashion-MNIST files (if present) parse to the counts and labels in PROVENANCE.md."""
-    from seqgan.paths import data_root
+    from seqgan.base.paths import data_root
 
     root = data_root()
     if root is None or not (root / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seqgan.core.runtime import seed_everything
+from seqgan.image.image_pair import latents
 from seqgan.image.lapgan import (
     LEVELS,
     down,
@@ -17,7 +18,6 @@ from seqgan.image.lapgan import (
     residual_part,
     up,
 )
-from seqgan.image.pair import latents
 from seqgan.image.run import build_image_run
 from tests.test_cli_train import assert_one_line_error
 from tests.test_image_train import COMPARED, TINY, _epochs, assert_seed_decides_training, fake_images, small_config

@@ -134,7 +134,7 @@ def test_labelled_subset_is_balanced_seeded_and_from_the_training_set():
 
 
 def test_labelled_count_must_split_evenly_over_the_classes():
-    from seqgan.errors import UserError
+    from seqgan.base.errors import UserError
 
     with pytest.raises(UserError, match="multiple of model.classes=10"):
         small_config("ssgan", "dcgan", "train.labelled=25")

@@ -14,7 +14,7 @@ import torch
 
 from seqgan.core.checkpoint import load_checkpoint
 from seqgan.core.runtime import seed_everything
-from seqgan.image.cli import LOSS_NAMES
+from seqgan.image.commands import LOSS_NAMES
 from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import build_image_run, make_phases, prepare_images
 from seqgan.image.variants import VARIANTS
@@ -332,7 +332,7 @@ def test_fid_during_training_sampling_and_the_fid_command(tiny_mnist, tmp_path, 
         assert run_cli(["image-sample", "--run-dir", run_dir, "-n", "4", "--out", tmp_path / f"{spec}.png",
                         "--checkpoint", spec]).code == 0
     assert (tmp_path / "best.png").read_bytes() == (tmp_path / f"{best['epoch']}.png").read_bytes()
-    # `seqgan fid --run-dir` (eval/fid_cli.py) samples through load_image_run
+    # `seqgan fid --run-dir` (seqgan/image/fid_cli.py) samples through load_image_run
     fid = run_cli(["fid", "--run-dir", run_dir, "-n", "60", "--n-real", "100", "--data-dir", tiny_mnist, "--json"])
     assert fid.code == 0, fid.err
     assert json.loads(fid.out)["real"] == "mnist-test"

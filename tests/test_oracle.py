@@ -1,4 +1,4 @@
-"""seqgan.oracle: the original SeqGAN oracle (real file), the random fallback, and the id-file reader."""
+"""seqgan.text.oracle: the original SeqGAN oracle (real file), the random fallback, and the id-file reader."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan.errors import UserError
-from seqgan.oracle import load_original_oracle, nll_per_token, random_oracle, read_id_file
+from seqgan.base.errors import UserError
+from seqgan.text.oracle import load_original_oracle, nll_per_token, random_oracle, read_id_file
 from tests.conftest import oracle_dir
 
 

@@ -1,4 +1,4 @@
-"""eval/report.py and `seqgan compare` / `seqgan study --corpus`: frontier verdicts, tempering, BLEU columns
+"""seqgan/text/report.py and `seqgan compare` / `seqgan study --corpus`: frontier verdicts, tempering, BLEU columns
 against an independent computation, significance, report files, and bad input."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import torch
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from scipy import stats
 
-from eval.report import beyond_curve, tempered, tokens_of
 from eval.significance import mann_whitney_u
-from seqgan.experiment import load_run
+from seqgan.text.report import beyond_curve, tempered, tokens_of
+from seqgan.text.run import load_run
 from tests.conftest import TINY, tiny_generator
 from tests.test_text_data import TINY_TEXT, corpus_file  # noqa: F401
 

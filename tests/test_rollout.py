@@ -1,4 +1,4 @@
-"""seqgan.rollout: the batched Monte Carlo rollout against a slow per-rollout reference, rewards, delayed update."""
+"""seqgan.text.rollout: the batched rollout against a slow per-rollout reference, rewards, delayed update."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from seqgan.generator import LSTMGenerator
-from seqgan.rollout import Rollout
-from seqgan.sampling import reference_sample
+from seqgan.text.generator import LSTMGenerator
+from seqgan.text.rollout import Rollout
+from seqgan.text.sampling import reference_sample
 from tests.conftest import tiny_discriminator, tiny_generator
 
 B, N, T, V = 3, 2, 6, 40
@@ -157,7 +157,7 @@ def test_update_rate_out_of_range(rate):
 
 def test_rewards_through_the_prefix_sharing_discriminator_reward():
     """SeqGAN's reward object scores completions with D's prefix-sharing path: same numbers as prob_real."""
-    from seqgan.adversarial import DiscriminatorReward
+    from seqgan.text.adversarial import DiscriminatorReward
 
     g = tiny_generator(vocab=V, max_len=T)
     d = tiny_discriminator(vocab=V)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from seqgan.experiment import load_run
+from seqgan.text.run import load_run
 from tests.conftest import run_cli_quiet
 from tests.test_text_data import TINY_TEXT
 

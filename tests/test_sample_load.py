@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from seqgan.api import sample_run
-from seqgan.experiment import GeneratorOnly, load_generator, load_run
+from seqgan.text.api import sample_run
+from seqgan.text.run import GeneratorOnly, load_generator, load_run
 from tests.conftest import REPO_ROOT, SUBPROCESS_ENV_OVERRIDES, run_cli_quiet
 from tests.test_text_data import TINY_TEXT
 
@@ -59,13 +59,13 @@ def test_text_samples_equal_the_full_load(text_runs, max_len):
 
 @pytest.mark.parametrize("max_len", ["8", "0"])
 def test_sampling_reads_no_split(text_runs, max_len, monkeypatch):
-    import seqgan.text_task
+    import seqgan.text.task
     import text_data.corpus
 
     def no_read(path):
         raise AssertionError(f"sampling read {path}")
 
-    monkeypatch.setattr(seqgan.text_task, "read_text_file", no_read)
+    monkeypatch.setattr(seqgan.text.task, "read_text_file", no_read)
     monkeypatch.setattr(text_data.corpus, "read_text_file", no_read)
     run = load_generator(text_runs[max_len])  # with data.seq_len=0, the length comes from the checkpoint's G
     assert not run.task.splits.train and len(sample_run(run, 3, 0)) == 3

@@ -1,4 +1,4 @@
-"""seqgan.sampling: the two-level inverse-CDF sampler against plain float64 references."""
+"""seqgan.text.sampling: the two-level inverse-CDF sampler against plain float64 references."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from seqgan.sampling import BLOCK, CHUNK_ROWS, SoftmaxSampler, reference_sample
+from seqgan.text.sampling import BLOCK, CHUNK_ROWS, SoftmaxSampler, reference_sample
 
 
 def _problem(rows: int, vocab: int, hidden: int = 16, scale: float = 1.0, seed: int = 0,

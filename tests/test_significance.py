@@ -10,7 +10,7 @@ import scipy.special
 import scipy.stats
 
 from eval import significance as S
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 
 def _samples(rng: np.random.Generator, i: int) -> tuple[np.ndarray, np.ndarray]:

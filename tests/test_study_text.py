@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eval.report import beyond_curve, compare_verdict, seed_welch_p, study_verdict
+from seqgan.text.report import beyond_curve, compare_verdict, seed_welch_p, study_verdict
 from tests.test_text_data import TINY_TEXT, corpus_file  # noqa: F401
 
 FAST = ["--bleu-samples", "20", "--temperatures", "0.8,1,1.25"]

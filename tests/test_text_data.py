@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from seqgan.errors import UserError
-from seqgan.pretrain import mle_loss
-from seqgan.text_task import eos_mask
+from seqgan.base.errors import UserError
+from seqgan.text.pretrain import mle_loss
+from seqgan.text.task import eos_mask
 from text_data.corpus import load_corpus, load_lines, split_lines
 from text_data.dataset import encode_lines
 from text_data.tokenizer import (
@@ -91,7 +91,7 @@ def test_eos_mask_keeps_the_eos_and_hides_what_follows():
 
 
 def test_padding_gets_no_gradient():
-    from seqgan.generator import LSTMGenerator
+    from seqgan.text.generator import LSTMGenerator
 
     g = LSTMGenerator(20, 8, 8, 6, BOS, EOS, PAD).init_normal_(0.1, torch.Generator().manual_seed(0))
     ids = torch.tensor([[5, 6, EOS, PAD, PAD, PAD]])
@@ -108,15 +108,15 @@ def test_padding_gets_no_gradient():
 
 
 def test_padding_gets_no_reward(monkeypatch):
-    from seqgan.adversarial import SeqGANPair
-    from seqgan.config import ExperimentConfig, apply_overrides
-    from seqgan.experiment import build_models
+    from seqgan.text.adversarial import SeqGANPair
+    from seqgan.text.config import ExperimentConfig, apply_overrides
+    from seqgan.text.run import build_models
 
     cfg = apply_overrides(ExperimentConfig(), ["adversarial.num_rollouts=2", "adversarial.g_batch_size=4"])
     g, d = build_models(cfg, 20, 6, torch.device("cpu"), BOS, EOS, PAD)
     pair = SeqGANPair(g, d, torch.randint(4, 20, (8, 6)), cfg, eos_mask)
     seen = {}
-    import seqgan.adversarial as adv
+    import seqgan.text.adversarial as adv
 
     real = adv.weighted_nll
 
@@ -237,7 +237,7 @@ def test_human_eval_draws_from_real_text_run_dirs(tmp_path, corpus_file, run_cli
 def test_prefix_top_k_top_p_and_jsonl_sampling(tmp_path, corpus_file, run_cli):
     """--prefix continues the prompt; --top-k 1 is greedy; --top-p keeps the nucleus; jsonl log-probabilities
     are G's own score of the sampled ids."""
-    from seqgan.experiment import load_run
+    from seqgan.text.run import load_run
 
     run = tmp_path / "run"
     assert run_cli(["train", "--corpus", corpus_file, "--tokenizer", "word", "--experiment", "text-small",

@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from seqgan.config import apply_overrides
-from seqgan.errors import UserError
-from seqgan.experiments import get_preset
-from seqgan.text_task import build_text_task, loss_notes
+from seqgan.base.errors import UserError
+from seqgan.text.config import apply_overrides
+from seqgan.text.presets import get_preset
+from seqgan.text.task import build_text_task, loss_notes
 from tests.test_text_data import TINY_TEXT
 
 CPU = torch.device("cpu")
@@ -95,7 +95,7 @@ def test_named_presets_keep_their_paper_lengths():
 
 
 def test_auto_length_needs_a_corpus():
-    from seqgan.experiment import build_oracle_task
+    from seqgan.text.run import build_oracle_task
 
     with pytest.raises(UserError, match="--corpus"):
         build_oracle_task(get_preset("text-small"), None, CPU)

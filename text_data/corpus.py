@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqgan.errors import UserError
-from seqgan.paths import data_root
+from seqgan.base.errors import UserError
+from seqgan.base.paths import data_root
 
 TABULAR = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 

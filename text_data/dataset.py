@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 from text_data.tokenizer import EOS, PAD, decode
 
 ENCODE_CHUNK = 20_000  # lines per encode_batch call

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seqgan.api import sample_run  # noqa: E402
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
-from seqgan.experiment import best_eval, eval_records, load_run  # noqa: E402
-from seqgan.study import METHOD_NAMES  # noqa: E402
+from seqgan.text.api import sample_run  # noqa: E402
+from seqgan.text.run import best_eval, eval_records, load_run  # noqa: E402
+from seqgan.text.study import METHOD_NAMES  # noqa: E402
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 from .pages import ASSETS, TEMPLATES
 from .report import answers_csv_text, study_report

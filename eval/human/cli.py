@@ -13,8 +13,8 @@ import stat
 import sys
 from pathlib import Path
 
-from seqgan.errors import OneLineParser, UserError
-from seqgan.outputs import check_output_file, write_output_text
+from seqgan.base.errors import OneLineParser, UserError
+from seqgan.base.outputs import check_output_file, write_output_text
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 from .stats import Answer, analyse
 from .store import LABEL_RE, Study

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 from .store import NAME_RE
 
@@ -87,13 +87,13 @@ def choose(texts: list[str], n: int, seed: int, what: str) -> list[str]:
 
 
 def _api(name: str) -> Callable:
-    """A function from `seqgan.api`, or a UserError saying to pass a text file instead."""
+    """A function from `seqgan.text.api`, or a UserError saying to pass a text file instead."""
     hint = (
-        f"this seqgan has no seqgan.api.{name}, needed to read a run directory; pass a text file"
+        f"this seqgan has no seqgan.text.api.{name}, needed to read a run directory; pass a text file"
         " with one item per line instead (--system NAME=FILE.txt / --real FILE.txt)"
     )
     try:
-        api = importlib.import_module("seqgan.api")
+        api = importlib.import_module("seqgan.text.api")
     except ImportError as err:
         raise UserError(hint) from err
     func = getattr(api, name, None)
@@ -133,7 +133,7 @@ def as_generated(run_dir: str | None, texts: list[str]) -> list[str]:
     """
     if run_dir is None or not (Path(run_dir) / "tokenizer.json").is_file():
         return texts
-    from seqgan.text_task import texts_as_generated
+    from seqgan.text.task import texts_as_generated
 
     return [t for t in texts_as_generated(run_dir, texts) if t.strip()]
 

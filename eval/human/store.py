@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 SCHEMA_VERSION = 1
 

@@ -4,7 +4,7 @@ Imports only `torch` and the standard library, so text GANs and image GANs share
 """
 
 from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
-from seqgan.core.pair import GANPair
+from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import capture_rng, pick_device, restore_rng, seed_everything
 
 __all__ = [

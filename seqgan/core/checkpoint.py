@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-# the atomic writers live in seqgan.files (no torch); imported here too because many modules take them from here
-from seqgan.files import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
+# the atomic writers live in seqgan.base.files (no torch); imported here too because many modules take them from here
+from seqgan.base.files import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 
 FORMAT_VERSION = 1
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
+from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
 from seqgan.core.log import MetricsLog, PhaseProgress, log_line, numbers_text, progress_line
-from seqgan.core.pair import GANPair
+from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import capture_rng, restore_rng
-from seqgan.errors import UserError
 
 StepFn = Callable[[torch.Generator], dict]
 

@@ -26,7 +26,7 @@ def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 
 def pick_device(name: str = "auto") -> torch.device:
     """Resolve "auto" (CUDA if present, else CPU), "cpu", "cuda" or "cuda:N" to a device."""
-    from seqgan.errors import UserError
+    from seqgan.base.errors import UserError
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

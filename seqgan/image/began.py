@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import began_d_loss, began_equilibrium, reconstruction_loss
-from seqgan.image.pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
+from seqgan.image.image_pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
 
 
 class BEGANPair(SavedParts):

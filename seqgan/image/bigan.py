@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import GANLoss
-from seqgan.image.pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
+from seqgan.image.image_pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
 
 LEAK = 0.2
 

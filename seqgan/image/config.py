@@ -1,6 +1,6 @@
 """Image experiment configuration: frozen dataclasses, presets per (dataset, loss, scale), `--set` overrides.
 
-Follows `seqgan.config`: every section validates itself with a message that says the fix, overrides are typed
+Follows `seqgan.text.config`: every section validates itself with a message that says the fix, overrides are typed
 and unknown keys name the closest known ones (its parsing helpers are reused), and the config round-trips
 through JSON. A preset copies the variant's paper defaults (optimizer, n_critic, penalty, clipping, batch norm in
 D) into the config, so config.json shows every number the run used.
@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from seqgan.config import MAX_SEED, apply_overrides, config_from_dict
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
+from seqgan.text.config import MAX_SEED, apply_overrides, config_from_dict
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
 NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan")
@@ -187,7 +187,7 @@ class ImageConfig:
 
 
 def apply_image_overrides(config: ImageConfig, overrides: list[str]) -> ImageConfig:
-    """Apply `a.b=value` overrides with type checks, all before validation (`seqgan.config.apply_overrides`).
+    """Apply `a.b=value` overrides with type checks, all before validation (`seqgan.text.config.apply_overrides`).
 
     Args:
         config: the preset.

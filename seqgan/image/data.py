@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan.errors import UserError
-from seqgan.paths import cache_root, data_root
+from seqgan.base.errors import UserError
+from seqgan.base.paths import cache_root, data_root
 
 IMAGE_MAGIC = 2051  # IDX: 0x00000803, ubyte data, 3 dimensions
 LABEL_MAGIC = 2049  # IDX: 0x00000801, ubyte data, 1 dimension

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqgan.core.losses import GANLoss
-from seqgan.image.pair import SavedParts, descend, frozen, generate, latents, mixed_precision, real_batch
+from seqgan.image.image_pair import SavedParts, descend, frozen, generate, latents, mixed_precision, real_batch
 
 LEVELS = 3  # I_0, I_1, I_2: full, half and quarter size
 

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seqgan.config import check_same_config
+from seqgan.base.errors import UserError
+from seqgan.base.outputs import check_run_dir
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, load_checkpoint
 from seqgan.core.log import MetricsLog, eval_records, log_line
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, train_adversarial
 from seqgan.core.losses import LOSSES, PENALTIES
-from seqgan.core.pair import GANPair
+from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import pick_device, resolve_precision, seed_everything
-from seqgan.errors import UserError
 from seqgan.image.config import ImageConfig
 from seqgan.image.nets import AutoEncoder, NetSpec, architecture, build_nets
 from seqgan.image.variants import OPTIMIZERS, VARIANTS, Variant
-from seqgan.outputs import check_run_dir
+from seqgan.text.config import check_same_config
 
 if TYPE_CHECKING:  # eval.fid imports the image data module; only the type is needed here
     from eval.fid import FIDResult
@@ -120,7 +120,7 @@ def _optimizers(config: ImageConfig, g: torch.nn.Module,
 
 def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
               labels: torch.Tensor | None, init: torch.Generator) -> GANPair:
-    from seqgan.image.pair import ImagePair
+    from seqgan.image.image_pair import ImagePair
 
     g, d = build_nets(config.model.net, spec, init)
     g, d = g.to(images.device), d.to(images.device)
@@ -418,7 +418,7 @@ def _latent_recon_mse(run: ImageRun, n: int) -> dict:
     """BiGAN: mean squared error of E(G(z)) against z on n evaluation latents, with its signature."""
     from eval.fid import _our_version
     from seqgan.image.bigan import latent_recon_mse
-    from seqgan.image.pair import latents
+    from seqgan.image.image_pair import latents
 
     z = latents(n, run.pair.latent_dim, torch.Generator().manual_seed(eval_seed(run.config)), run.device)  # (n, Z)
     value = latent_recon_mse(run.pair.encoder, run.pair.generator, z)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqgan.core.losses import GANLoss, class_loss
-from seqgan.image.pair import (
+from seqgan.image.image_pair import (
     SavedParts,
     as_unit_range,
     descend,

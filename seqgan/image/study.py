@@ -13,9 +13,9 @@ import statistics
 from pathlib import Path
 
 from eval.significance import mean_std
+from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seqgan.core.log import MetricsLog
-from seqgan.errors import UserError
 from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgan.image.pair import SavedParts, descend, mixed_precision, real_batch, sample_images
+from seqgan.image.image_pair import SavedParts, descend, mixed_precision, real_batch, sample_images
 
 
 def negative_elbo(images: torch.Tensor, decoded: torch.Tensor, mean: torch.Tensor,

@@ -20,7 +20,7 @@ class Variant:
 
     Args:
         description: one line for help and tables.
-        pair: "gan" (a loss from LOSSES, seqgan.image.pair), "began" or "vae" (their own pair files), "cgan",
+        pair: "gan" (a loss from LOSSES, seqgan.image.image_pair), "began" or "vae" (their own pair files), "cgan",
             "acgan" or "infogan" (seqgan.image.conditional), "ssgan" (seqgan.image.ssgan), "bigan"
             (seqgan.image.bigan) or "lapgan" (seqgan.image.lapgan).
         loss: key of LOSSES for the pairs "gan", "cgan", "acgan", "infogan", "ssgan", "bigan" and

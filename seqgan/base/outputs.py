@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 RUN_CONFIG = "config.json"
 # What train / image-train / evaluate write at the top of a run directory; `eval-*` and `metrics*` are prefixes
@@ -196,13 +196,13 @@ def check_run_dir(path: str | os.PathLike, command: str = "seqgan train", flag: 
 
 def write_output_text(path: str | os.PathLike, text: str) -> None:
     """Write a checked output file as UTF-8 through a temporary file and a rename."""
-    from seqgan.files import atomic_write_text
+    from seqgan.base.files import atomic_write_text
 
     atomic_write_text(path, text)
 
 
 def write_output_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a checked output file's bytes through a temporary file and a rename."""
-    from seqgan.files import atomic_write_bytes
+    from seqgan.base.files import atomic_write_bytes
 
     atomic_write_bytes(path, data)

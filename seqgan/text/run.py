@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from eval.nll import nll_oracle, nll_test
-from seqgan.adversarial import SeqGANPair
-from seqgan.config import ExperimentConfig, check_same_config
+from seqgan.base.errors import UserError
+from seqgan.base.outputs import check_run_dir
+from seqgan.base.paths import data_root
 from seqgan.core.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -30,10 +31,11 @@ from seqgan.core.checkpoint import (
 from seqgan.core.log import MetricsLog, eval_records, log_line
 from seqgan.core.loop import Phase, check_resumable, snapshot_name, stopped_phases, train_adversarial
 from seqgan.core.runtime import keep_freed_memory, pick_device, resolve_precision, seed_everything
-from seqgan.discriminator import CNNDiscriminator, RNNDiscriminator
-from seqgan.errors import UserError
-from seqgan.generator import LSTMGenerator
-from seqgan.oracle import (
+from seqgan.text.adversarial import SeqGANPair
+from seqgan.text.config import ExperimentConfig, check_same_config
+from seqgan.text.discriminator import CNNDiscriminator, RNNDiscriminator
+from seqgan.text.generator import LSTMGenerator
+from seqgan.text.oracle import (
     ORACLE_DIR,
     PARAMS_FILE,
     SAMPLES_FILE,
@@ -41,9 +43,7 @@ from seqgan.oracle import (
     random_oracle,
     read_id_file,
 )
-from seqgan.outputs import check_run_dir
-from seqgan.paths import data_root
-from seqgan.text_task import TextTask, build_text_task
+from seqgan.text.task import TextTask, build_text_task
 
 VERSION = "0.1.0"
 # Config sections that may change when a run is resumed (to extend or re-evaluate it); anything else

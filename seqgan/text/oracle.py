@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan.errors import UserError
-from seqgan.generator import LSTMGenerator
+from seqgan.base.errors import UserError
+from seqgan.text.generator import LSTMGenerator
 
 ORACLE_DIR = "seqgan_oracle"
 PARAMS_FILE = "target_params.npz"

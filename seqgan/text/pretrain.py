@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgan.fused import weighted_nll
-from seqgan.generator import LSTMGenerator
+from seqgan.text.fused import weighted_nll
+from seqgan.text.generator import LSTMGenerator
 
 LossFn = Callable[[LSTMGenerator, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 

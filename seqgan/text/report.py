@@ -20,11 +20,11 @@ import torch
 from eval.bleu import ReferenceSet, RunTokenization, bleu, self_bleu
 from eval.nll import nll_oracle, nll_test
 from eval.significance import mann_whitney_u, mean_std, welch_t_test
+from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.loop import snapshot_name
-from seqgan.errors import UserError
-from seqgan.experiment import Run, eval_records, load_run
-from seqgan.generator import LSTMGenerator
+from seqgan.text.generator import LSTMGenerator
+from seqgan.text.run import Run, eval_records, load_run
 
 BLEU_ORDERS = (2, 3, 4, 5)
 SMOOTHING = "method1"  # Texygen's choice; named in every signature
@@ -508,7 +508,7 @@ def study_verdict(summary: dict) -> list[str]:
     """The verdict of a study in sentences, from its numbers: each method against MLE on every axis (BLEU-4
     quality, Self-BLEU-4 diversity, NLL), whether it lies beyond MLE's temperature curve, and which p-value to
     read. `summary` is what `run_oracle_study` writes to summary.json (hand-made ones work too)."""
-    from seqgan.study import METHOD_NAMES
+    from seqgan.text.study import METHOD_NAMES
 
     # short names in sentences: "MLE (early-stopped)" is "MLE" (the tables say which MLE it is)
     names = {k: v.split(" (")[0] for k, v in {**METHOD_NAMES, **summary.get("names", {})}.items()}

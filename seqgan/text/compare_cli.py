@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from seqgan.config import seed_arg
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
+from seqgan.text.config import seed_arg
 
 MAX_SAMPLES = 1_000_000  # -n and --curve-samples: a bound on one call's memory
 
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """seqgan compare."""
-    from eval.report import compare
-    from seqgan.outputs import check_output_folder
+    from seqgan.base.outputs import check_output_folder
+    from seqgan.text.report import compare
 
     check_output_folder(args.out, "--out", [("run directory", run) for run in args.run_dirs])
     if args.n < 2:

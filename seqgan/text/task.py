@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from eval.nll import nll_test
-from seqgan.config import DataConfig, ExperimentConfig
+from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_text
-from seqgan.errors import UserError
-from seqgan.generator import LSTMGenerator
+from seqgan.text.config import DataConfig, ExperimentConfig
+from seqgan.text.generator import LSTMGenerator
 from text_data.corpus import Splits, load_corpus, read_text_file
 from text_data.dataset import (
     AUTO_LEN_CAP,

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from seqgan.config import ADVERSARIAL_METHODS, flatten_config, seed_arg
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
+from seqgan.text.config import ADVERSARIAL_METHODS, flatten_config, seed_arg
 
 FEW_SAMPLES = 256  # `sample -n` up to this runs on one thread
 MAX_SAMPLES = 1_000_000  # `sample -n`: a bound on one call's memory (about 1 kB per sample)
@@ -102,8 +102,8 @@ def _add_study_parser(subparsers: argparse._SubParsersAction, name: str, help_te
 
 
 def _resolve_config(args: argparse.Namespace):
-    from seqgan.config import apply_overrides
-    from seqgan.experiments import get_preset
+    from seqgan.text.config import apply_overrides
+    from seqgan.text.presets import get_preset
 
     overrides = list(args.overrides)
     if args.method:
@@ -130,7 +130,7 @@ def _resume_base(args: argparse.Namespace):
     """
     from pathlib import Path
 
-    from seqgan.experiment import read_run_config
+    from seqgan.text.run import read_run_config
 
     try:
         stored = read_run_config(Path(args.run_dir))
@@ -141,7 +141,7 @@ def _resume_base(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """seqgan train."""
-    from seqgan.experiment import train
+    from seqgan.text.run import train
 
     config = _resolve_config(args)
     final = train(config, args.run_dir, args.data_dir, args.init_from, argv=args.argv)
@@ -157,7 +157,7 @@ def _check_positive(value: float, name: str) -> None:
 def _say_checkpoint(run_dir: str, checkpoint: str) -> str:
     """Name the checkpoint in use on stderr (one line), plus one line when an evaluated one has a lower
     held-out NLL; returns the name."""
-    from seqgan.api import describe_checkpoint
+    from seqgan.text.api import describe_checkpoint
 
     label, note = describe_checkpoint(run_dir, checkpoint)
     print(f"using checkpoint {label}", file=sys.stderr)
@@ -169,7 +169,7 @@ def _say_checkpoint(run_dir: str, checkpoint: str) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     """seqgan sample."""
     from seqgan.core.checkpoint import atomic_write_text
-    from seqgan.experiment import load_generator
+    from seqgan.text.run import load_generator
 
     _check_positive(args.n, "-n")
     if args.n > MAX_SAMPLES:  # the ids, texts and log-probabilities of every sample are held in memory at once
@@ -177,12 +177,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                         "with different --seed values")
     _check_positive(args.temperature, "--temperature")
     if args.out:
-        from seqgan.outputs import check_output_file
+        from seqgan.base.outputs import check_output_file
 
         check_output_file(args.out, "--out", [("--run-dir", args.run_dir)])
     if args.top_k < 0 or not 0.0 < args.top_p <= 1.0:
         raise UserError("--top-k must be >= 0 and --top-p in (0, 1]")
-    from seqgan.api import sample_run, unknown_prefix_words
+    from seqgan.text.api import sample_run, unknown_prefix_words
 
     run = load_generator(args.run_dir, args.data_dir, args.checkpoint)  # G and the tokenizer only: no D, no data
     if args.n <= FEW_SAMPLES:
@@ -210,7 +210,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """seqgan evaluate."""
     from seqgan.core.checkpoint import atomic_write_json
-    from seqgan.experiment import load_generator
+    from seqgan.text.run import load_generator
 
     _check_positive(args.temperature, "--temperature")
     run = load_generator(args.run_dir, args.data_dir, args.checkpoint, with_data=True)  # no D: NLL needs only G
@@ -231,9 +231,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_oracle_study(args: argparse.Namespace) -> int:
     """seqgan study (also `seqgan oracle-study`)."""
-    from seqgan.config import apply_overrides
-    from seqgan.experiments import get_preset
-    from seqgan.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
+    from seqgan.text.config import apply_overrides
+    from seqgan.text.presets import get_preset
+    from seqgan.text.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
 
     seeds = parse_seeds(args.seeds)
     overrides = list(args.overrides)
@@ -275,13 +275,13 @@ def parse_seeds(text: str) -> list[int]:
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     """seqgan experiments."""
-    from seqgan.config import _all_keys
-    from seqgan.experiments import PRESETS
+    from seqgan.text.config import _all_keys
+    from seqgan.text.presets import PRESETS
 
     for name, (description, _) in PRESETS.items():
         print(f"{name:14s} {description}")
     if args.keys:
-        from seqgan.config import ExperimentConfig
+        from seqgan.text.config import ExperimentConfig
 
         flat = flatten_config(ExperimentConfig().to_dict())
         print("\nconfig keys (--set KEY=VALUE), with the paper defaults:")

@@ -20,7 +20,13 @@ import os
 import re
 from pathlib import Path
 
-from eval.report import (
+from eval.significance import mean_std
+from seqgan.base.errors import UserError
+from seqgan.base.outputs import check_output_folder, check_run_dir
+from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
+from seqgan.core.log import MetricsLog
+from seqgan.text.config import ExperimentConfig, apply_overrides, check_same_config
+from seqgan.text.report import (
     DEFAULT_TEMPERATURES,
     mean_cell,
     seed_welch_p,
@@ -30,13 +36,7 @@ from eval.report import (
     study_verdict,
     verdict_markdown,
 )
-from eval.significance import mean_std
-from seqgan.config import ExperimentConfig, apply_overrides, check_same_config
-from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
-from seqgan.core.log import MetricsLog
-from seqgan.errors import UserError
-from seqgan.experiment import RESUMABLE_CHANGES, train
-from seqgan.outputs import check_output_folder, check_run_dir
+from seqgan.text.run import RESUMABLE_CHANGES, train
 
 # name -> config overrides of the adversarial phase
 METHODS: dict[str, list[str]] = {

@@ -1,6 +1,6 @@
 """The Python API: train, load, sample and evaluate in a few lines (what the CLI does, as functions).
 
-    from seqgan.api import experiment, train, sample_texts
+    from seqgan.text.api import experiment, train, sample_texts
     config = experiment("text-small", corpus="my.txt", tokenizer="word", seed=1)
     train(config, "runs/mine")
     print(sample_texts("runs/mine", n=5, seed=0))
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from seqgan.config import ExperimentConfig, apply_overrides
+from seqgan.base.errors import UserError
 from seqgan.core.log import MetricsLog, eval_records
 from seqgan.core.loop import snapshot_name
-from seqgan.errors import UserError
-from seqgan.experiment import PHASE_NAMES, Run, best_eval, load_run, resolve_checkpoint, train
-from seqgan.experiments import get_preset
+from seqgan.text.config import ExperimentConfig, apply_overrides
+from seqgan.text.presets import get_preset
+from seqgan.text.run import PHASE_NAMES, Run, best_eval, load_run, resolve_checkpoint, train
 
 __all__ = ["experiment", "train", "load_run", "sample_run", "sample_texts", "test_texts", "unknown_prefix_words",
            "describe_checkpoint"]

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 MAX_ORDER = 9
 DEFAULT_ORDERS = "2,3,4,5"

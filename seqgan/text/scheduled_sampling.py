@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from seqgan.generator import LSTMGenerator
-from seqgan.pretrain import mean_token_nll
-from seqgan.sampling import SoftmaxSampler
+from seqgan.text.generator import LSTMGenerator
+from seqgan.text.pretrain import mean_token_nll
+from seqgan.text.sampling import SoftmaxSampler
 
 
 def omega_for_epoch(epoch: int, start: float = 1.0, decay: float = 0.002) -> float:

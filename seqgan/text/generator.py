@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqgan.fused import linear_softmax_nll
-from seqgan.sampling import SoftmaxSampler, filtered_sample
+from seqgan.text.fused import linear_softmax_nll
+from seqgan.text.sampling import SoftmaxSampler, filtered_sample
 
 SCORE_ROWS = 2048  # token rows per log-softmax buffer when scoring without gradients
 

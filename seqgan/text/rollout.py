@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from seqgan.generator import LSTMGenerator, LSTMStepper
+from seqgan.text.generator import LSTMGenerator, LSTMStepper
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # (R, T) ids -> (R,) rewards
 

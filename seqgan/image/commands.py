@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from seqgan.config import seed_arg
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
+from seqgan.text.config import seed_arg
 
 # kept here (not imported from the variants module) so that building the parser stays light
 LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
@@ -78,8 +78,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def cmd_image_train(args: argparse.Namespace) -> int:
     """seqgan image-train."""
-    from seqgan.config import flatten_config
     from seqgan.image.config import apply_image_overrides, image_config
+    from seqgan.text.config import flatten_config
 
     dataset = "folder" if args.image_dir else _dataset(args.dataset)
     base = image_config(dataset, args.loss, args.scale, args.net, image_dir=args.image_dir or "")
@@ -106,7 +106,7 @@ def cmd_image_sample(args: argparse.Namespace) -> int:
         raise UserError(f"-n and --nrow must be >= 1 (got {args.n}, {args.nrow})")
     if args.n > MAX_GRID_IMAGES:  # every image is held in memory and drawn into one picture
         raise UserError(f"-n {args.n} is more than {MAX_GRID_IMAGES:,} images for one grid; use a smaller -n")
-    from seqgan.outputs import check_output_file
+    from seqgan.base.outputs import check_output_file
 
     out = Path(args.out)
     if out.is_dir():
@@ -127,9 +127,9 @@ def cmd_image_sample(args: argparse.Namespace) -> int:
 
 def cmd_image_study(args: argparse.Namespace) -> int:
     """seqgan image-study."""
-    from seqgan.commands import parse_seeds
+    from seqgan.base.outputs import check_output_folder
     from seqgan.image.study import run_image_study, table_markdown
-    from seqgan.outputs import check_output_folder
+    from seqgan.text.commands import parse_seeds
 
     seeds = parse_seeds(args.seeds)
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]

@@ -11,7 +11,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
 
 MAX_SEED = 2**32 - 1  # seeds derived from the run's seed (evaluation, oracle data) must stay within 64 bits
 MAX_VOCAB = 1_000_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from seqgan.config import (
+from seqgan.base.errors import UserError
+from seqgan.text.config import (
     AdversarialConfig,
     DataConfig,
     DiscriminatorConfig,
@@ -13,7 +14,6 @@ from seqgan.config import (
     GeneratorConfig,
     ScheduleConfig,
 )
-from seqgan.errors import UserError
 
 PAPER = ExperimentConfig(name="oracle-paper")
 

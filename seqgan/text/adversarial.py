@@ -15,11 +15,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from seqgan.config import ExperimentConfig
-from seqgan.fused import weighted_nll
-from seqgan.generator import LSTMGenerator
-from seqgan.pretrain import clipped_step, discriminator_epoch, mle_epoch
-from seqgan.rollout import Rollout, ScoreFn
+from seqgan.text.config import ExperimentConfig
+from seqgan.text.fused import weighted_nll
+from seqgan.text.generator import LSTMGenerator
+from seqgan.text.pretrain import clipped_step, discriminator_epoch, mle_epoch
+from seqgan.text.rollout import Rollout, ScoreFn
 
 
 class DiscriminatorReward:
@@ -50,7 +50,7 @@ def constant_reward(pair: SeqGANPair) -> ScoreFn:
 
 def bleu_reward(pair: SeqGANPair) -> ScoreFn:
     """BLEU-n of a sequence against a seeded part of the training data (PG-BLEU's reward)."""
-    from baselines.pg_bleu import BleuReward, reference_subset  # imports numpy-side BLEU only when used
+    from seqgan.text.pg_bleu import BleuReward, reference_subset  # imports numpy-side BLEU only when used
 
     adv = pair.config.adversarial
     refs = reference_subset(pair.real, adv.bleu_ref_fraction, pair.config.seed)
@@ -97,7 +97,7 @@ class SeqGANPair:
 
     def scheduled_sampling_epoch(self, gen: torch.Generator) -> dict[str, float]:
         """One epoch of scheduled sampling over the real data; omega falls with every epoch."""
-        from baselines.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
+        from seqgan.text.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
 
         g, adv = self.config.generator, self.config.adversarial
         self.ss_epochs += 1

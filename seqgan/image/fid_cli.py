@@ -9,8 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-from seqgan.config import seed_arg
-from seqgan.errors import UserError
+from seqgan.base.errors import UserError
+from seqgan.text.config import seed_arg
 
 MAX_RUN_SAMPLES = 100_000  # `fid --run-dir -n`: papers use 10,000 to 50,000
 
@@ -153,7 +153,7 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     if not 2 <= args.n <= 10000:
         raise UserError(f"-n must be in 2..10000 (the test split has 10,000 images), got {args.n}")
     if args.out:
-        from seqgan.outputs import check_output_file
+        from seqgan.base.outputs import check_output_file
 
         check_output_file(args.out, "--out")
     rows = F.sanity_rows(args.dataset, args.data_dir, n=args.n, seed=args.seed, device=args.device)

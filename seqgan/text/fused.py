@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from seqgan.sampling import LOG2E, SAFE_EXP2
+from seqgan.text.sampling import LOG2E, SAFE_EXP2
 
 LN2 = math.log(2.0)
 CHUNK_ROWS = 256
