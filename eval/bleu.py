@@ -21,11 +21,12 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 
 from seqgan.base.errors import UserError
+from seqgan.base.version import VERSION
 
 TOKENIZE_MODES = ("char", "word", "nltk", "none")
 SMOOTHING_METHODS = (
@@ -49,14 +50,6 @@ _K = 5
 _METHOD5_ORDER = 5
 
 
-@lru_cache(maxsize=1)
-def _our_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("seqgan")
-    except Exception:  # noqa: BLE001 - not installed (source checkout): still give a signature
-        return "unknown"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -825,7 +818,7 @@ def bleu_signature(
     weights = tuple(weights)
     return (
         f"bleu-n:{len(weights)}|weights:{_fmt_weights(weights)}|smooth:{normalize_smoothing(smoothing)}"
-        f"|tok:{tok}|nrefs:{n_refs}|nhyps:{n_hyps}|ours:{_our_version()}|nltk-compatible"
+        f"|tok:{tok}|nrefs:{n_refs}|nhyps:{n_hyps}|ours:{VERSION}|nltk-compatible"
     )
 
 
@@ -895,7 +888,7 @@ def self_bleu_signature(
     subset = f"samples:{n_used}|of:{n_total}" + (f"|seed:{seed}" if n_used < n_total else "")
     return (
         f"self-bleu-n:{len(weights)}|weights:{_fmt_weights(weights)}|smooth:{normalize_smoothing(smoothing)}"
-        f"|tok:{tok}|{subset}|leave-one-out|ours:{_our_version()}|nltk-compatible"
+        f"|tok:{tok}|{subset}|leave-one-out|ours:{VERSION}|nltk-compatible"
     )
 
 

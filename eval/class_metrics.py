@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from seqgan.base.version import VERSION
+
 
 def _checked(conditioned: torch.Tensor, predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if conditioned.shape != predicted.shape or conditioned.dim() != 1 or len(conditioned) == 0:
@@ -74,9 +76,8 @@ def score_samples(metric: str, classifier, images: torch.Tensor, conditioned: to
         images: (N, C, H, W) float in [-1, 1], in the classifier's input shape.
         conditioned: (N,) int64 what each image was conditioned on.
     """
-    from eval.fid import _our_version
 
     value = METRICS[metric](conditioned, classifier.predict(images))
     signature = (f"{metric}|classifier:{classifier.name}|acc:{classifier.accuracy:.4f}|sha:{classifier.checksum[:8]}"
-                 f"|n:{len(images)}|values:{int(conditioned.max()) + 1}|balanced|ours:{_our_version()}")
+                 f"|n:{len(images)}|values:{int(conditioned.max()) + 1}|balanced|ours:{VERSION}")
     return {metric: value, f"{metric}_signature": signature}

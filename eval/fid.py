@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +33,7 @@ from torch import nn
 
 from seqgan.base.errors import UserError
 from seqgan.base.paths import cache_root
+from seqgan.base.version import VERSION
 from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset, to_unit_range
 
 EXTRACTOR_ARCH = "cnn-v1"
@@ -42,14 +42,6 @@ CACHE_VERSION = 1
 MIN_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
 
 
-@lru_cache(maxsize=1)
-def _our_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("seqgan")
-    except Exception:  # noqa: BLE001 - source checkout without metadata: still give a signature
-        return "unknown"
 
 
 def _log(message: str) -> None:
@@ -519,7 +511,7 @@ def _result(value: float, extractor: FeatureExtractor, real: str, n_real: int, n
             split: str | None = None) -> FIDResult:
     acc = extractor.accuracy
     fields = {"extractor": extractor.name, "accuracy": acc, "checksum": extractor.checksum[:8], "real": real,
-              "split": split, "n_real": n_real, "n_fake": n_fake, "features": dim, "version": _our_version()}
+              "split": split, "n_real": n_real, "n_fake": n_fake, "features": dim, "version": VERSION}
     acc_s = "n/a" if acc is None else f"{acc:.4f}"
     sig = (f"fid|extractor:{extractor.name}|acc:{acc_s}|sha:{fields['checksum']}|real:{real}|nreal:{n_real}"
            f"|nfake:{n_fake}|feat:{dim}|ours:{fields['version']}")

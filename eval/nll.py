@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from seqgan.base.version import VERSION
 from seqgan.text.generator import LSTMGenerator
-
-VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)

@@ -3,4 +3,4 @@
 `import seqgan` stays light; heavy libraries (datasets, transformers, nltk, matplotlib) load lazily.
 """
 
-__version__ = "0.1.0"
+from seqgan.base.version import VERSION as __version__  # noqa: F401

@@ -35,7 +35,8 @@ from seqgan.text.config import check_same_config
 if TYPE_CHECKING:  # eval.fid imports the image data module; only the type is needed here
     from eval.fid import FIDResult
 
-VERSION = "0.1.0"
+from seqgan.base.version import VERSION
+
 PHASE = "adversarial"  # the one phase of an image run (the name text runs use for their GAN phase)
 # config keys that may change when a run is resumed (to extend it or evaluate differently)
 RESUMABLE_CHANGES = ("schedule.epochs:", "schedule.eval_every:", "schedule.checkpoint_every_s:", "eval.")
@@ -403,27 +404,25 @@ class ImageRun:
 def _test_accuracy(run: ImageRun, n: int) -> dict:
     """SSGAN: accuracy of D's K-way classifier (eval mode) on the dataset's whole test split, with its signature."""
     from eval.class_metrics import class_accuracy
-    from eval.fid import _our_version
     from seqgan.image.ssgan import classify
 
     c = run.config
     images, labels = run.test_set()  # (N, C, H, W), (N,)
     value = class_accuracy(labels, classify(run.pair.discriminator, images))
     signature = (f"test_accuracy|dataset:{c.data.dataset}|split:test|n:{len(labels)}|labelled:{c.train.labelled}"
-                 f"|pick_seed:{c.seed}|eval_mode|ours:{_our_version()}")
+                 f"|pick_seed:{c.seed}|eval_mode|ours:{VERSION}")
     return {"test_accuracy": value, "test_accuracy_signature": signature}
 
 
 def _latent_recon_mse(run: ImageRun, n: int) -> dict:
     """BiGAN: mean squared error of E(G(z)) against z on n evaluation latents, with its signature."""
-    from eval.fid import _our_version
     from seqgan.image.bigan import latent_recon_mse
     from seqgan.image.image_pair import latents
 
     z = latents(n, run.pair.latent_dim, torch.Generator().manual_seed(eval_seed(run.config)), run.device)  # (n, Z)
     value = latent_recon_mse(run.pair.encoder, run.pair.generator, z)
     signature = (f"latent_recon_mse|n:{n}|z:normal({run.pair.latent_dim})|eval_seed:{eval_seed(run.config)}"
-                 f"|eval_mode|ours:{_our_version()}")
+                 f"|eval_mode|ours:{VERSION}")
     return {"latent_recon_mse": value, "latent_recon_mse_signature": signature}
 
 

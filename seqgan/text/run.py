@@ -21,6 +21,7 @@ from eval.nll import nll_oracle, nll_test
 from seqgan.base.errors import UserError
 from seqgan.base.outputs import check_run_dir
 from seqgan.base.paths import data_root
+from seqgan.base.version import VERSION
 from seqgan.core.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -45,7 +46,6 @@ from seqgan.text.oracle import (
 )
 from seqgan.text.task import TextTask, build_text_task
 
-VERSION = "0.1.0"
 # Config sections that may change when a run is resumed (to extend or re-evaluate it); anything else
 # changes what the checkpoint means, so a resume with a different value is refused.
 RESUMABLE_CHANGES = ("schedule", "eval")
