@@ -18,7 +18,7 @@ COMMAND_MODULES = [
     "seqgan.text.bleu_cli",
     "seqgan.text.compare_cli",
     "seqgan.image.fid_cli",
-    "eval.human.cli",
+    "seqgan.human.cli",
     "seqgan.image.commands",
 ]
 

@@ -22,6 +22,8 @@ import torch
 from _common import ROOT, machine, timed, write_report  # first: puts the project root on sys.path
 
 from eval import fid as F
+from seqgan.image import fid_dataset as FD
+from seqgan.image import fid_extractor as FE
 from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset, to_unit_range
 
 
@@ -58,19 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     key = canonical_dataset(args.dataset)
-    spec = F.DEFAULT_SPECS[key]
-    cached = F.extractor_cache_path(key, spec, dataset_checksum(key, "train", args.data_dir))
+    spec = FE.DEFAULT_SPECS[key]
+    cached = FE.extractor_cache_path(key, spec, dataset_checksum(key, "train", args.data_dir))
     if not cached.is_file():
         print(f"no cached {key} extractor at {cached}; run `seqgan fid-extractor --dataset {key}` first",
               file=sys.stderr)
         return 2
-    load_s, extractor = _median_time(lambda: F.load_or_train_extractor(key, args.data_dir, device="cpu"),
+    load_s, extractor = _median_time(lambda: FE.load_or_train_extractor(key, args.data_dir, device="cpu"),
                                      args.repeats)
     train, _ = load_image_dataset(key, "train", args.data_dir)
     gen = torch.Generator().manual_seed(0)
     fake = to_unit_range(train[torch.randperm(len(train), generator=gen)[:args.n]])  # (n, 1, 28, 28) in [-1, 1]
     real_s, (mu_r, s_r, n_real) = _median_time(
-        lambda: F.real_stats(key, extractor, "test", args.n, 0, args.data_dir, use_cache=False), args.repeats)
+        lambda: FD.real_stats(key, extractor, "test", args.n, 0, args.data_dir, use_cache=False), args.repeats)
     feat_s, feats = _median_time(lambda: extractor.features(fake), args.repeats)
     mu_f, s_f = F.gaussian_stats(feats)
     dist_s, value = _median_time(lambda: F.frechet_distance(mu_r, s_r, mu_f, s_f), args.repeats)
@@ -78,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         old = os.environ.get("SEQGAN_CACHE")
         os.environ["SEQGAN_CACHE"] = tmp
         try:
-            cold_s, _ = _median_time(lambda: F.fid_of_samples(fake, key, args.data_dir, n_real=args.n,
-                                                              extractor=extractor), 1)
-            warm_s, result = _median_time(lambda: F.fid_of_samples(fake, key, args.data_dir, n_real=args.n,
-                                                                   extractor=extractor), args.repeats)
+            cold_s, _ = _median_time(lambda: FD.fid_of_samples(fake, key, args.data_dir, n_real=args.n,
+                                                               extractor=extractor), 1)
+            warm_s, result = _median_time(lambda: FD.fid_of_samples(fake, key, args.data_dir, n_real=args.n,
+                                                                    extractor=extractor), args.repeats)
         finally:
             if old is None:
                 os.environ.pop("SEQGAN_CACHE", None)

@@ -1,6 +1,6 @@
 """Benchmark: the human-eval rating server under a study's worth of raters at once, and a kill -9 mid-load.
 
-The server is the real `python -m eval.human serve` process on a loopback port; the raters run as threads in
+The server is the real `python -m seqgan.human serve` process on a loopback port; the raters run as threads in
 --clients separate processes, each acting like a browser: one keep-alive connection, GET the rating page, POST
 the answer (303), GET the next page, with no pause between items (a far heavier load than people thinking).
 A rater's answer to an item is a fixed function of the rater and the item, so every stored answer can be
@@ -74,7 +74,7 @@ def says_human(token: str, code: str) -> bool:
 
 def make_study(folder: Path, items: int, raters: int) -> tuple[Path, list[str]]:
     """Create a study of `items` items from three text sources and invite `raters`; returns (db, tokens)."""
-    from eval.human.store import Study, SystemSpec
+    from seqgan.human.store import Study, SystemSpec
 
     per = items // 3
     texts = {name: [f"{name} line {i}: the quiet {name} river runs on" for i in range(per)]
@@ -87,8 +87,8 @@ def make_study(folder: Path, items: int, raters: int) -> tuple[Path, list[str]]:
 
 
 def start_server(db: Path, port: int, threads: int, log: Path) -> tuple[subprocess.Popen, int]:
-    """Start `python -m eval.human serve` and wait for its "serving ... on URL" line; returns (process, port)."""
-    argv = [sys.executable, "-m", "eval.human", "serve", "--study", str(db), "--host", "127.0.0.1",
+    """Start `python -m seqgan.human serve` and wait for its "serving ... on URL" line; returns (process, port)."""
+    argv = [sys.executable, "-m", "seqgan.human", "serve", "--study", str(db), "--host", "127.0.0.1",
             "--port", str(port), "--threads", str(threads)]
     with log.open("a") as err:  # a file, not a pipe: waitress' queue warnings must never block the server
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)

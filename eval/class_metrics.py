@@ -72,7 +72,7 @@ def score_samples(metric: str, classifier, images: torch.Tensor, conditioned: to
 
     Args:
         metric: a key of METRICS.
-        classifier: an eval.fid.CNNExtractor (its `predict` gives classes).
+        classifier: e.g. a seqgan.image.fid_extractor.CNNExtractor (its `predict` gives classes).
         images: (N, C, H, W) float in [-1, 1], in the classifier's input shape.
         conditioned: (N,) int64 what each image was conditioned on.
     """

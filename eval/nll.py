@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from seqgan.base.version import VERSION
-from seqgan.text.generator import LSTMGenerator
+
+
+class ScoringModel(Protocol):
+    """What NLL-test needs of a model: the summed NLL of each sequence (e.g. seqgan's LSTMGenerator)."""
+
+    def score(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class SamplingModel(ScoringModel, Protocol):
+    """What NLL-oracle needs of the evaluated model as well: seeded sampling, and its parameters to find its device."""
+
+    def sample(self, n: int, gen: torch.Generator, temperature: float = 1.0) -> torch.Tensor: ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
 
 
 @dataclass(frozen=True)
@@ -19,13 +34,13 @@ class NLLResult:
     signature: str
 
 
-def per_token_nll(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def per_token_nll(model: ScoringModel, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Each sequence's mean NLL per (unmasked) token under `model`, (N,)."""
     lengths = torch.full((ids.shape[0],), ids.shape[1], device=ids.device) if mask is None else mask.sum(1)
     return model.score(ids, mask) / lengths.clamp(min=1)
 
 
-def nll_oracle(oracle: LSTMGenerator, generator: LSTMGenerator, n: int, seed: int, temperature: float = 1.0,
+def nll_oracle(oracle: ScoringModel, generator: SamplingModel, n: int, seed: int, temperature: float = 1.0,
                oracle_name: str = "original") -> NLLResult:
     """Mean oracle NLL of n sequences sampled from `generator` (SeqGAN Eq. 13; paper Table 1).
 
@@ -37,7 +52,8 @@ def nll_oracle(oracle: LSTMGenerator, generator: LSTMGenerator, n: int, seed: in
         temperature: sampling temperature.
         oracle_name: "original" or "random-<seed>", for the signature.
     """
-    gen = torch.Generator(device=generator.embedding.weight.device).manual_seed(seed)
+    # the sampling draws must come from a generator on the model's device (all its parameters share one)
+    gen = torch.Generator(device=next(iter(generator.parameters())).device).manual_seed(seed)
     samples = generator.sample(n, gen, temperature)
     per_sample = per_token_nll(oracle, samples)
     total = per_sample.mean().item()
@@ -45,7 +61,7 @@ def nll_oracle(oracle: LSTMGenerator, generator: LSTMGenerator, n: int, seed: in
     return NLLResult(total, per_sample, sig)
 
 
-def nll_test(generator: LSTMGenerator, test_ids: torch.Tensor, test_name: str,
+def nll_test(generator: ScoringModel, test_ids: torch.Tensor, test_name: str,
              mask: torch.Tensor | None = None) -> NLLResult:
     """Mean NLL per token of held-out real sequences under `generator` (lower = covers the data better).
 

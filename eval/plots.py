@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgan.base.errors import UserError
-from seqgan.core.checkpoint import atomic_write_bytes
+from seqgan.base.files import atomic_write_bytes
 
 
 def _pyplot():

@@ -1,6 +1,7 @@
 """Significance tests for generators: paired bootstrap, approximate randomization, Welch t, Mann-Whitney U.
 
-numpy only (scipy is a test dependency, used to check these against scipy.stats).
+The analytic tests (Welch t, Mann-Whitney U, the t distribution) are scipy's; the paired resampling tests
+are written here because they must draw exactly sacrebleu's resamples.
 
 Paired tests (same hypotheses order in both systems) take either per-sample scores (1-D, the system score is
 their mean, e.g. `Score.per_sample` of paper-style BLEU) or per-sample sufficient statistics (2-D, the system
@@ -13,10 +14,13 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.special
+import scipy.stats
 
 from seqgan.base.errors import UserError
 
@@ -211,129 +215,48 @@ def _unpaired_inputs(x, y, min_size: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function, modified Lentz's method."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 100_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta_even = d * c
-        h *= delta_even
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        # Both half-steps must have converged: for large a the even one can still matter when the odd is 1.
-        if abs(delta - 1.0) < 1e-16 and abs(delta_even - 1.0) < 1e-16:
-            return h
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
-
-
-def _stirling_corr(z: float) -> float:
-    """lgamma(z) - [(z - 0.5) log z - z + log(2 pi) / 2], asymptotic series (z >= 20: error < 1e-17)."""
-    z2 = z * z
-    return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / (1188 * z2)) / z2) / z2) / z2) / z
-
-
-def _log_beta_inverse(a: float, b: float) -> float:
-    """log(Gamma(a + b) / (Gamma(a) Gamma(b))), avoiding cancellation of lgamma differences for large a."""
-    big, small = max(a, b), min(a, b)
-    if big < 20:
-        return math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    # lgamma(big + small) - lgamma(big) by Stirling, written so that nothing large cancels.
-    diff = (
-        (big - 0.5) * math.log1p(small / big)
-        + small * math.log(big + small)
-        - small
-        + _stirling_corr(big + small)
-        - _stirling_corr(big)
-    )
-    return diff - math.lgamma(small)
-
-
-def _betainc(a: float, b: float, x: float, y: float) -> float:
-    """I_x(a, b) given x and y = 1 - x, both accurate (so x close to 1 keeps its precision)."""
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_x = math.log1p(-y) if x > 0.5 else math.log(x)
-    log_y = math.log1p(-x) if y > 0.5 else math.log(y)
-    front = math.exp(_log_beta_inverse(a, b) + a * log_x + b * log_y)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, y) / b
-
-
 def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b) (as scipy.special.betainc).
+    """Regularized incomplete beta function I_x(a, b): scipy.special.betainc, with its domain checked.
 
     Args:
         a: first shape parameter, > 0.
         b: second shape parameter, > 0.
         x: point in [0, 1].
     """
-    if not (a > 0 and b > 0) or not 0.0 <= x <= 1.0:
+    if not (a > 0 and b > 0) or not 0.0 <= x <= 1.0:  # scipy would return NaN silently
         raise ValueError(f"betainc needs a, b > 0 and 0 <= x <= 1, got a={a}, b={b}, x={x}")
-    return _betainc(a, b, x, 1.0 - x)
+    return float(scipy.special.betainc(a, b, x))
 
 
 def student_t_sf(t: float, df: float) -> float:
-    """Survival function P(T > t) of Student's t distribution with df degrees of freedom.
+    """Survival function P(T > t) of Student's t distribution with df degrees of freedom (scipy.stats.t.sf).
 
     Args:
         t: the point.
         df: degrees of freedom, > 0.
     """
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    t2 = t * t
-    tail = 0.5 * _betainc(0.5 * df, 0.5, df / (df + t2), t2 / (df + t2))  # P(T > |t|)
-    return tail if t >= 0 else 1.0 - tail
+    return float(scipy.stats.t.sf(t, df))
 
 
 def welch_t_test(x: np.ndarray, y: np.ndarray) -> TestResult:
     """Welch's unequal-variance t-test, two-sided (scipy.stats.ttest_ind(x, y, equal_var=False)).
 
-    Returns NaN statistic and p-value when both groups have zero variance, as scipy does.
+    When both groups have zero variance the statistic, p-value and df are NaN: no variance, nothing to test.
+    scipy (1.17) returns NaN only when the two constants are equal and t = +-inf, p = 0, df = 1 when they
+    differ; the study tables read NaN as "n/a" (`seed_welch_p`: every seed gave the same value in both
+    groups), and a p of 0 from two constant groups would claim a certainty the data cannot give.
 
     Args:
         x: per-sample values of the first system (e.g. per-sample BLEU or NLL).
         y: per-sample values of the second system.
     """
     x, y = _unpaired_inputs(x, y, 2)
-    n1, n2 = x.shape[0], y.shape[0]
-    v1, v2 = np.var(x, ddof=1) / n1, np.var(y, ddof=1) / n2
-    se2 = v1 + v2
-    if se2 == 0:
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
         return TestResult("welch_t", math.nan, math.nan, df=math.nan)
-    t = float((np.mean(x) - np.mean(y)) / np.sqrt(se2))
-    df = float(se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)))
-    p = 2.0 * student_t_sf(abs(t), df) if math.isfinite(t) else 0.0
-    return TestResult("welch_t", t, float(min(1.0, p)), df=df)
-
-
-def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks 1..n with ties averaged, and the size of every tie group."""
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    counts = np.diff(np.r_[starts, values.shape[0]])
-    ranks = np.empty(values.shape[0], dtype=np.float64)
-    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
-    return ranks, counts
+    with warnings.catch_warnings():  # scipy warns about near-constant samples; the result is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = scipy.stats.ttest_ind(x, y, equal_var=False)
+    return TestResult("welch_t", float(ref.statistic), float(ref.pvalue), df=float(ref.df))
 
 
 def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> TestResult:
@@ -346,17 +269,5 @@ def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> TestResult:
         y: per-sample values of the second system.
     """
     x, y = _unpaired_inputs(x, y, 1)
-    n1, n2 = x.shape[0], y.shape[0]
-    ranks, ties = _average_ranks(np.concatenate([x, y]))
-    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
-    u = max(u1, n1 * n2 - u1)
-    n = n1 + n2
-    tie_term = float(np.sum(ties.astype(np.float64) ** 3 - ties))
-    s = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1)))) if n > 1 else 0.0
-    numerator = u - n1 * n2 / 2 - 0.5
-    if s == 0:
-        z = math.inf if numerator > 0 else -math.inf if numerator < 0 else math.nan
-    else:
-        z = numerator / s
-    p = 1.0 if math.isnan(z) else 2 * 0.5 * math.erfc(z / math.sqrt(2))
-    return TestResult("mann_whitney_u", u1, float(min(max(p, 0.0), 1.0)))
+    ref = scipy.stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
+    return TestResult("mann_whitney_u", float(ref.statistic), float(ref.pvalue))

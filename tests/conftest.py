@@ -107,13 +107,12 @@ def run_cli_quiet(argv: list[str]) -> CliResult:
 def tiny_mnist(tmp_path, monkeypatch) -> Path:
     """A tiny synthetic MNIST (300 train / 200 test) as --data-dir, a private cache, and a tiny FID extractor
     (the image test files share it)."""
-    from eval import fid
-    from seqgan.image import data
+    from seqgan.image import data, fid_extractor
     from tests.image_helpers import write_dataset
 
     monkeypatch.setitem(data.DATASETS, "mnist", data.IdxDataset("mnist", {"train": 300, "test": 200}))
-    monkeypatch.setitem(fid.DEFAULT_SPECS, "mnist", fid.ExtractorSpec(widths=(4, 8), features=16, epochs=2,
-                                                                     batch_size=32, lr=1e-2))
+    monkeypatch.setitem(fid_extractor.DEFAULT_SPECS, "mnist", fid_extractor.ExtractorSpec(
+        widths=(4, 8), features=16, epochs=2, batch_size=32, lr=1e-2))
     monkeypatch.setenv("SEQGAN_CACHE", str(tmp_path / "cache"))
     return write_dataset(tmp_path / "data")
 

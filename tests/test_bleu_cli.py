@@ -16,6 +16,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 import cli
 from eval import bleu as B
+from seqgan.text.tokenization import RunTokenization, run_tokenization
 
 REFS = ["the cat sat on the mat", "a dog runs in the park", "the cat is on the mat", "two dogs play"]
 HYPS = ["the cat sat on a mat", "a dog is in the park", "the the the", "dogs play", "the cat is on the mat"]
@@ -321,7 +322,7 @@ def test_run_tokenization_splits_like_the_run_and_cuts_references_like_its_data(
     from text_data.tokenizer import build_tokenizer, decode
 
     tok = build_tokenizer("word", ["the cat sat.", "a dog ran ."], vocab_size=100)
-    run_tok = B.RunTokenization(tok, "word", max_len=4)
+    run_tok = RunTokenization(tok, "word", max_len=4)
     # raw and pre-tokenized text give the same tokens; a word outside the vocabulary is <unk>, as G sees it;
     # spacing is no token, even spacing the vocabulary lacks (here: two spaces, and around a literal <unk>)
     assert run_tok.tokens(["the cat sat.", "the cat sat .", "zebra ran", "", "the  cat <unk> ran"]) == [
@@ -332,7 +333,7 @@ def test_run_tokenization_splits_like_the_run_and_cuts_references_like_its_data(
     assert run_tok.tokens([decode(tok, ids)]) == [["the", "cat", "<unk>", "ran", "."]]
     # references: at most max_len - 1 tokens (the <eos> takes the last place); empty lines are left out
     assert run_tok.references(["the cat sat.", "", "a dog"]) == [["the", "cat", "sat"], ["a", "dog"]]
-    dropping = B.RunTokenization(tok, "word", max_len=4, too_long="drop")
+    dropping = RunTokenization(tok, "word", max_len=4, too_long="drop")
     assert dropping.references(["the cat sat.", "a dog"]) == [["a", "dog"]]
     assert run_tok.label == "run-word"
 
@@ -379,7 +380,7 @@ def test_tokenizer_from_a_run_equals_compare(capsys, text_run, tmp_path):
     lines = [line for line in (text_run / "data" / "test.txt").read_text().splitlines() if line]
     assert f"nrefs:{len(lines)}|" in rows[("bleu", 2)]["signature"]
     # the independent check: nltk over the run tokenizer's tokens of both files
-    run_tok = B.run_tokenization(str(text_run))
+    run_tok = run_tokenization(str(text_run))
     refs = run_tok.references(lines)
     hyps = run_tok.tokens(samples.read_text(encoding="utf-8").split("\n")[:-1])
     assert all("." not in w[:-1] for r in refs for w in r)  # the periods are tokens of their own

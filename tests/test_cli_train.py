@@ -339,7 +339,8 @@ def test_train_resumes_from_the_newest_readable_phase_checkpoint(tiny_run, copy_
     note = result.err_lines[0]
     assert note.startswith("note: ") and ("corrupt" if damage == "corrupt" else "is missing") in note
     assert note.endswith("resuming from pretrain_d.pt, the end of phase pretrain_d"), note
-    assert "resuming from adversarial epoch 0/3" in result.err_lines  # pretraining is not redone
+    # the adversarial phase had not begun, so it "starts" (it used to say "resuming from adversarial epoch 0/3")
+    assert "starting adversarial training (3 epochs)" in result.err_lines  # pretraining is not redone
     assert {p.name: p.stat().st_mtime_ns for p in ckpts.glob("eval-pretrain_*.pt")} == kept
     for name in COMPARED:
         assert (copy_run / name).read_bytes() == (tiny_run / name).read_bytes(), name

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from seqgan.base.errors import UserError
+from seqgan.core.config import all_keys as _all_keys
+from seqgan.core.config import parse_value as _parse_value
 from seqgan.text.config import (
     PAPER_FILTER_SIZES,
     PAPER_NUM_FILTERS,
@@ -17,8 +19,6 @@ from seqgan.text.config import (
     ExperimentConfig,
     GeneratorConfig,
     ScheduleConfig,
-    _all_keys,
-    _parse_value,
     apply_overrides,
     config_to_json,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -14,10 +15,12 @@ import torch
 from eval import fid as F
 from seqgan.base.errors import UserError
 from seqgan.image import data as D
+from seqgan.image import fid_dataset as FD
+from seqgan.image import fid_extractor as FE
 from seqgan.image.data import to_unit_range
 from tests.image_helpers import class_images, write_dataset
 
-TINY_SPEC = F.ExtractorSpec(widths=(4, 8), features=16, epochs=2, batch_size=32, lr=1e-2)
+TINY_SPEC = FE.ExtractorSpec(widths=(4, 8), features=16, epochs=2, batch_size=32, lr=1e-2)
 SMALL = D.IdxDataset("mnist", {"train": 300, "test": 200})
 
 
@@ -103,7 +106,7 @@ def test_shape_mismatch():
 def small_mnist(tmp_path, monkeypatch):
     """A tiny synthetic MNIST as --data-dir, a private cache, and the tiny extractor spec as mnist's default."""
     monkeypatch.setitem(D.DATASETS, "mnist", SMALL)
-    monkeypatch.setitem(F.DEFAULT_SPECS, "mnist", TINY_SPEC)
+    monkeypatch.setitem(FE.DEFAULT_SPECS, "mnist", TINY_SPEC)
     monkeypatch.setenv("SEQGAN_CACHE", str(tmp_path / "cache"))
     return str(write_dataset(tmp_path / "data"))
 
@@ -112,20 +115,20 @@ def test_train_classifier_is_deterministic_and_learns():
     x, y = (torch.from_numpy(a) for a in class_images(300, seed=1))
     tx, ty = (torch.from_numpy(a) for a in class_images(200, seed=2))
     x, tx, y, ty = x.unsqueeze(1), tx.unsqueeze(1), y.long(), ty.long()
-    m1, acc1, _ = F.train_classifier(x, y, tx, ty, TINY_SPEC)
-    m2, acc2, _ = F.train_classifier(x, y, tx, ty, TINY_SPEC)
-    m3, _, _ = F.train_classifier(x, y, tx, ty, F.ExtractorSpec(**{**F.asdict(TINY_SPEC), "seed": 1}))
-    assert F.state_checksum(m1.state_dict()) == F.state_checksum(m2.state_dict()) and acc1 == acc2
-    assert F.state_checksum(m1.state_dict()) != F.state_checksum(m3.state_dict())
+    m1, acc1, _ = FE.train_classifier(x, y, tx, ty, TINY_SPEC)
+    m2, acc2, _ = FE.train_classifier(x, y, tx, ty, TINY_SPEC)
+    m3, _, _ = FE.train_classifier(x, y, tx, ty, FE.ExtractorSpec(**{**asdict(TINY_SPEC), "seed": 1}))
+    assert FE.state_checksum(m1.state_dict()) == FE.state_checksum(m2.state_dict()) and acc1 == acc2
+    assert FE.state_checksum(m1.state_dict()) != FE.state_checksum(m3.state_dict())
     assert acc1 > 0.5  # 10 classes: chance is 0.1
 
 
 def test_extractor_is_cached_and_reloaded(small_mnist, monkeypatch):
-    ext = F.load_or_train_extractor("mnist", small_mnist, device="cpu")
+    ext = FE.load_or_train_extractor("mnist", small_mnist, device="cpu")
     assert ext.path.is_file() and ext.path.parent.name == "fid" and ext.path.name.startswith("mnist-")
     assert ext.name == "mnist-cnn-v1" and 0.0 <= ext.accuracy <= 1.0
-    monkeypatch.setattr(F, "train_classifier", lambda *a, **k: pytest.fail("retrained despite a good cache"))
-    again = F.load_or_train_extractor("mnist", small_mnist, device="cpu")
+    monkeypatch.setattr(FE, "train_classifier", lambda *a, **k: pytest.fail("retrained despite a good cache"))
+    again = FE.load_or_train_extractor("mnist", small_mnist, device="cpu")
     assert again.checksum == ext.checksum and again.accuracy == ext.accuracy
     images = to_unit_range(D.load_image_dataset("mnist", "test", small_mnist)[0][:50])
     assert torch.equal(again.features(images), ext.features(images))
@@ -133,7 +136,7 @@ def test_extractor_is_cached_and_reloaded(small_mnist, monkeypatch):
 
 @pytest.mark.parametrize("damage", ["checksum", "garbage"])
 def test_damaged_cache_is_retrained_with_a_log_line(small_mnist, capsys, damage):
-    ext = F.load_or_train_extractor("mnist", small_mnist, device="cpu")
+    ext = FE.load_or_train_extractor("mnist", small_mnist, device="cpu")
     if damage == "checksum":  # a weight changed behind the stored checksum's back
         blob = torch.load(ext.path, weights_only=True)
         blob["state_dict"]["embed.weight"][0, 0] += 1.0
@@ -141,41 +144,41 @@ def test_damaged_cache_is_retrained_with_a_log_line(small_mnist, capsys, damage)
     else:
         ext.path.write_bytes(ext.path.read_bytes()[:1000])
     capsys.readouterr()
-    again = F.load_or_train_extractor("mnist", small_mnist, device="cpu")
+    again = FE.load_or_train_extractor("mnist", small_mnist, device="cpu")
     err = capsys.readouterr().err
     assert ("failed its checksum" if damage == "checksum" else "is unreadable") in err and "retraining" in err
     assert again.checksum == ext.checksum  # deterministic retrain gives the same weights
-    assert F.state_checksum(torch.load(again.path, weights_only=True)["state_dict"]) == ext.checksum
+    assert FE.state_checksum(torch.load(again.path, weights_only=True)["state_dict"]) == ext.checksum
 
 
 def test_fid_of_samples_sanity_and_signature(small_mnist):
     train, _ = D.load_image_dataset("mnist", "train", small_mnist)
-    like = F.fid_of_samples(to_unit_range(train[:200]), "mnist", small_mnist, n_real=200)
-    noise = F.fid_of_samples(torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1,
-                             "mnist", small_mnist, n_real=200)
+    like = FD.fid_of_samples(to_unit_range(train[:200]), "mnist", small_mnist, n_real=200)
+    noise = FD.fid_of_samples(torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+                              "mnist", small_mnist, n_real=200)
     assert like.value < noise.value / 10
     sig = like.signature
-    ext = F.load_or_train_extractor("mnist", small_mnist)
+    ext = FE.load_or_train_extractor("mnist", small_mnist)
     for part in ("extractor:mnist-cnn-v1", f"acc:{ext.accuracy:.4f}", f"sha:{ext.checksum[:8]}",
                  "real:mnist-test", "nreal:200", "nfake:200", "feat:16"):
         assert part in sig
     assert like.to_dict()["fid"] == like.value and like.fields["split"] == "test"
     # a seeded subset of the real split; the same seed gives the same value (statistics cached or not)
-    a = F.fid_of_samples(to_unit_range(train[:100]), "mnist", small_mnist, n_real=150, seed=3)
-    b = F.fid_of_samples(to_unit_range(train[:100]), "mnist", small_mnist, n_real=150, seed=3)
+    a = FD.fid_of_samples(to_unit_range(train[:100]), "mnist", small_mnist, n_real=150, seed=3)
+    b = FD.fid_of_samples(to_unit_range(train[:100]), "mnist", small_mnist, n_real=150, seed=3)
     assert a.value == b.value and "nreal:150" in a.signature
 
 
 def test_real_statistics_are_cached(small_mnist, monkeypatch):
-    ext = F.load_or_train_extractor("mnist", small_mnist)
-    mu, sigma, n = F.real_stats("mnist", ext, "test", 200, 0, small_mnist)
+    ext = FE.load_or_train_extractor("mnist", small_mnist)
+    mu, sigma, n = FD.real_stats("mnist", ext, "test", 200, 0, small_mnist)
     monkeypatch.setattr(ext, "features", lambda images: pytest.fail("recomputed cached statistics"))
-    mu2, sigma2, n2 = F.real_stats("mnist", ext, "test", 200, 0, small_mnist)
+    mu2, sigma2, n2 = FD.real_stats("mnist", ext, "test", 200, 0, small_mnist)
     assert torch.equal(mu, mu2) and torch.equal(sigma, sigma2) and n == n2 == 200
 
 
 def test_fid_between_matches_manual_computation(small_mnist):
-    ext = F.load_or_train_extractor("mnist", small_mnist)
+    ext = FE.load_or_train_extractor("mnist", small_mnist)
     a = to_unit_range(D.load_image_dataset("mnist", "train", small_mnist)[0][:120])
     b = to_unit_range(D.load_image_dataset("mnist", "test", small_mnist)[0][:90])
     res = F.fid_between(a, b, ext, a_name="train")
@@ -189,18 +192,18 @@ def test_fid_between_matches_manual_computation(small_mnist):
 
 def test_bad_samples_are_user_errors(small_mnist):
     with pytest.raises(UserError, match=r"shape \(N, 1, 28, 28\)"):
-        F.fid_of_samples(torch.zeros(10, 3, 28, 28), "mnist", small_mnist, n_real=100)
+        FD.fid_of_samples(torch.zeros(10, 3, 28, 28), "mnist", small_mnist, n_real=100)
     with pytest.raises(UserError, match=r"in \[-1, 1\]"):
-        F.fid_of_samples(torch.full((10, 1, 28, 28), 3.0), "mnist", small_mnist, n_real=100)
+        FD.fid_of_samples(torch.full((10, 1, 28, 28), 3.0), "mnist", small_mnist, n_real=100)
     with pytest.raises(UserError, match="exceeds the 200 images"):
-        F.fid_of_samples(torch.zeros(10, 1, 28, 28), "mnist", small_mnist, n_real=500)
+        FD.fid_of_samples(torch.zeros(10, 1, 28, 28), "mnist", small_mnist, n_real=500)
     with pytest.raises(UserError, match="at least 2 generated images"):
-        F.fid_of_samples(torch.zeros(1, 1, 28, 28), "mnist", small_mnist, n_real=100)
+        FD.fid_of_samples(torch.zeros(1, 1, 28, 28), "mnist", small_mnist, n_real=100)
 
 
 def test_inception_needs_a_file_and_a_library(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="does not exist"):
-        F.InceptionExtractor(tmp_path / "missing.pth")
+        FE.InceptionExtractor(tmp_path / "missing.pth")
     (tmp_path / "w.pth").write_bytes(b"weights")
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # None in sys.modules makes the import fail
     monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
@@ -208,7 +211,7 @@ def test_inception_needs_a_file_and_a_library(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchmetrics.image", None)
     monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)
     with pytest.raises(UserError, match="torch-fidelity or torchmetrics"):
-        F.InceptionExtractor(tmp_path / "w.pth")
+        FE.InceptionExtractor(tmp_path / "w.pth")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def test_cli_dataset_vs_folder_json(small_mnist, tmp_path, run_cli):
                    "--n-real", "200", "--json"])
     assert res.code == 0, res.err
     out = json.loads(res.out)
-    direct = F.fid_of_samples(test_x[:60], "mnist", small_mnist, n_real=200)
+    direct = FD.fid_of_samples(test_x[:60], "mnist", small_mnist, n_real=200)
     # float32 features of equal pixels may differ in the last bits (buffer alignment picks the SIMD path)
     assert out["fid"] == pytest.approx(direct.value, rel=1e-6) and out["signature"] == direct.signature
     text = run_cli(["fid", "--dataset", "mnist", "--fake", tmp_path / "fake", "--data-dir", small_mnist,
@@ -288,7 +291,7 @@ def test_cli_sanity_rows(small_mnist, tmp_path, run_cli):
     rows = json.loads(res.out)
     assert [r["row"].split(" (")[0] for r in rows] == ["mnist train", "uniform noise vs test"]
     assert rows[0]["fid"] < rows[1]["fid"] / 10
-    extra = F.sanity_rows("mnist", small_mnist, n=200, extra_rows=[("blank", -torch.ones(50, 1, 28, 28))])
+    extra = FD.sanity_rows("mnist", small_mnist, n=200, extra_rows=[("blank", -torch.ones(50, 1, 28, 28))])
     assert [r["row"] for r in extra][2] == "blank" and "nfake:50" in extra[2]["signature"]
     assert [r["fid"] for r in extra[:2]] == [r["fid"] for r in rows]
     assert json.loads((tmp_path / "sanity.json").read_text()) == rows
@@ -311,7 +314,7 @@ def test_real_mnist_sanity_rows():
     root = data_root()
     if root is None or not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("shared MNIST data is not available")
-    ext = F.load_or_train_extractor("mnist")
+    ext = FE.load_or_train_extractor("mnist")
     assert ext.accuracy >= 0.99
-    rows = F.sanity_rows("mnist", n=2000)
+    rows = FD.sanity_rows("mnist", n=2000)
     assert rows[0]["fid"] < rows[1]["fid"] / 100

@@ -16,9 +16,11 @@ import pytest
 
 pytest.importorskip("flask")
 
-from eval.human.app import CSP, GroupCommit, create_app, is_loopback  # noqa: E402
-from eval.human.report import csv_cell, read_cell, write_items_csv  # noqa: E402
-from eval.human.store import Study, SystemSpec  # noqa: E402
+from seqgan.human.app import CSP, create_app  # noqa: E402
+from seqgan.human.group_commit import GroupCommit  # noqa: E402
+from seqgan.human.report import csv_cell, read_cell, write_items_csv  # noqa: E402
+from seqgan.human.server import is_loopback  # noqa: E402
+from seqgan.human.store import Study, SystemSpec  # noqa: E402
 from tests.test_human_support import make_study  # noqa: E402
 
 SCRIPT = "<script>window.__pwned = 1</script><img src=x onerror=alert(1)> & \"quotes\" 'too'"

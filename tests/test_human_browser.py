@@ -34,7 +34,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
 import cli  # noqa: E402
-from eval.human.store import Study  # noqa: E402
+from seqgan.human.store import Study  # noqa: E402
 from tests.test_human_support import make_study, running_server  # noqa: E402
 
 SCRIPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -114,7 +114,7 @@ def test_two_raters_complete_a_study_one_resumes(
     texts_b = [t for t, _h, _f in answers["B"]]
     assert sorted(texts_a) == sorted(texts_b) == sorted(owner) and texts_a != texts_b
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["eval.human.cli"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["seqgan.human.cli"])
     capsys.readouterr()
     assert cli.main(["human-eval", "results", "--study", str(db), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

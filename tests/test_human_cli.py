@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 import cli
-from eval.human.store import Study
+from seqgan.human.store import Study
 from tests.test_human_support import make_study, write_sources
 
 
 @pytest.fixture(autouse=True)
 def _only_human_eval(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["eval.human.cli"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["seqgan.human.cli"])
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -35,7 +35,7 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 def test_register_module_imports_no_web_or_numeric_libraries() -> None:
     code = (
-        "import sys, cli; cli.COMMAND_MODULES = ['eval.human.cli']; cli.build_parser();"
+        "import sys, cli; cli.COMMAND_MODULES = ['seqgan.human.cli']; cli.build_parser();"
         " heavy = [m for m in ('flask', 'waitress', 'numpy', 'sqlite3') if m in sys.modules];"
         " print(','.join(heavy))"
     )
@@ -79,7 +79,7 @@ def test_create_mixes_and_blinds_files(tmp_path: Path, capsys: pytest.CaptureFix
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     subprocess.run(
-        [sys.executable, "-m", "eval.human", *argv], cwd=root, env=env, check=True, capture_output=True
+        [sys.executable, "-m", "seqgan.human", *argv], cwd=root, env=env, check=True, capture_output=True
     )
     with Study.open(db) as a, Study.open(db2) as b, Study.open(db3) as c:
         assert a.items() == b.items() == c.items()

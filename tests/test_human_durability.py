@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_server(db: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "eval.human", "serve", "--study", str(db), "--port", "0", "--threads", "4", *extra],
+        [sys.executable, "-m", "seqgan.human", "serve", "--study", str(db), "--port", "0", "--threads", "4", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

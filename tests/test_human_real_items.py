@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval.human.sources import real_texts
+from seqgan.human.sources import real_texts
 from seqgan.text.config import ExperimentConfig, apply_overrides
 from seqgan.text.presets import get_preset
 from seqgan.text.task import build_text_task
@@ -98,8 +98,8 @@ def test_unk_is_escaped_once_for_real_and_machine_items(tmp_path):
     """A study whose model wrote exactly the ids of the real lines: both sources show the same strings, and
     the page shows them as stored (<unk> escaped once: "&lt;unk&gt;" in the source, "<unk>" on screen)."""
     pytest.importorskip("flask")
-    from eval.human.app import create_app
-    from eval.human.store import Study, SystemSpec
+    from seqgan.human.app import create_app
+    from seqgan.human.store import Study, SystemSpec
 
     run = text_run(tmp_path)
     lines = ["the zebra sat on the mat.", "the dog sat (on the sofa)."]

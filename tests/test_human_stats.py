@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from eval.human import stats
+from eval import human_stats as stats
 
 scipy_stats = pytest.importorskip("scipy.stats")
 scipy_special = pytest.importorskip("scipy.special")

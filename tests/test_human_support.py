@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from eval.human.cli import main as human_main
-from eval.human.store import Study
+from seqgan.human.cli import main as human_main
+from seqgan.human.store import Study
 
 SYSTEMS = ("mle", "seqgan")
 WORDS = {
@@ -78,7 +78,7 @@ def running_server(db: Path) -> Iterator[str]:
     """
     from waitress import create_server
 
-    from eval.human.app import create_app
+    from seqgan.human.app import create_app
 
     server = create_server(create_app(db), host="127.0.0.1", port=0, threads=4)
 

@@ -378,7 +378,8 @@ def test_image_study_end_to_end(tiny_mnist, tmp_path, run_cli):
 
 
 def test_spearman_and_ranks():
-    from seqgan.image.study import _ranks, spearman
+    from seqgan.image.study import ranks as _ranks
+    from seqgan.image.study import spearman
 
     assert _ranks([3.0, 1.0, 2.0, 1.0]) == [4.0, 1.5, 3.0, 1.5]
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)

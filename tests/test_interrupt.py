@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgan.core.checkpoint import load_checkpoint
-from seqgan.core.loop import TrainingInterrupted, train_adversarial
+from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
+from seqgan.core.interrupt import pause_point, resumed_step_state
+from seqgan.core.loop import Phase, TrainingInterrupted, train_adversarial
 from seqgan.core.runtime import seed_everything
 from tests.conftest import REPO_ROOT, SUBPROCESS_ENV_OVERRIDES, TINY
 from tests.test_core import ToyPair, _phases
@@ -191,3 +193,151 @@ def test_sigint_at_random_moments_resumes_to_the_same_metrics(tmp_path, run_cli)
     assert codes.count(130) >= 3, codes
     for name in ("metrics.jsonl", "metrics.json", "samples.txt"):
         assert (run_dir / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------- inside a long step (an MLE epoch)
+
+BATCHES = 4  # batches in each BatchedPair.g_step call
+
+
+class BatchedPair(ToyPair):
+    """ToyPair whose g_step is an epoch of BATCHES batches that offers a pause point after each; sends itself
+    SIGINT during batch number `at` (counted over the whole run)."""
+
+    def __init__(self, at: int = 0) -> None:
+        super().__init__()
+        self.at, self.batches = at, 0
+
+    def g_step(self, gen: torch.Generator) -> dict:
+        resumed = resumed_step_state()
+        first, total = (0, 0.0) if resumed is None else (resumed["next"], resumed["total"])
+        for index in range(first, BATCHES):
+            self.batches += 1
+            if self.batches == self.at:
+                os.kill(os.getpid(), signal.SIGINT)
+            self.w += torch.rand(3, generator=gen) + 0.1 * torch.randn(3)  # every random stream, as ToyPair
+            total += float(self.w.sum()) + random.random()
+            if index + 1 < BATCHES:
+                pause_point({"next": index + 1, "total": total}, (index + 1) / BATCHES)
+        return {"g": total}
+
+
+def _batched_phases(pair: BatchedPair) -> list[Phase]:
+    return [Phase("a", 3, ((pair.g_step, 1),)), Phase("b", 2, ((pair.g_step, 1), (pair.d_step, 1)))]
+
+
+def _run_batched(pair: BatchedPair, run_dir: Path, resume: bool = False) -> None:
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt") if resume else None
+    train_adversarial(pair, _batched_phases(pair), run_dir, seed_everything(11),
+                      evaluate=lambda phase, epoch: {"val": float(pair.w.sum())}, eval_every=2,
+                      checkpoint_every_s=3600.0, resume_state=state)
+
+
+BATCHED_TOTAL = 3 * BATCHES + 2 * BATCHES
+
+
+@pytest.fixture(scope="module")
+def batched_reference(tmp_path_factory) -> tuple[bytes, torch.Tensor]:
+    run_dir = tmp_path_factory.mktemp("batched")
+    pair = BatchedPair()
+    _run_batched(pair, run_dir)
+    assert pair.batches == BATCHED_TOTAL
+    return (run_dir / "metrics.jsonl").read_bytes(), pair.w
+
+
+@pytest.mark.parametrize("at", range(1, BATCHED_TOTAL + 1))
+def test_a_signal_inside_a_step_stops_after_the_batch_and_resumes_exactly(tmp_path, batched_reference, at):
+    """A step with pause points stops after the batch the signal came in, not at the step's end."""
+    with pytest.raises(TrainingInterrupted, match="checkpoint saved"):
+        _run_batched(BatchedPair(at), tmp_path)
+    position = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["position"]
+    if at % BATCHES:  # not the step's last batch: saved inside the step
+        assert position["inside"]["next"] == at % BATCHES, position
+    else:
+        assert position["inside"] == {}, position
+    resumed = BatchedPair()
+    _run_batched(resumed, tmp_path, resume=True)
+    assert resumed.batches == BATCHED_TOTAL - at  # the resume redoes no batch and skips none
+    assert (tmp_path / "metrics.jsonl").read_bytes() == batched_reference[0]
+    assert torch.equal(resumed.w, batched_reference[1])
+
+
+def test_the_signal_is_acknowledged_at_once(tmp_path, capfd):
+    """Stopping can be a step away: the first signal says when the checkpoint will be saved."""
+    with pytest.raises(TrainingInterrupted):
+        _run_batched(BatchedPair(BATCHES + 2), tmp_path)  # epoch 2, batch 2: a step known to have pause points
+    assert "SIGINT received: saving a checkpoint after this batch" in capfd.readouterr().err
+    with pytest.raises(TrainingInterrupted):
+        _run(SignallingPair(3 + 3 + 2), tmp_path / "plain")  # b epoch 2, step 2: timed in epoch 1, no pause points
+    err = capfd.readouterr().err
+    assert re.search(r"SIGINT received: saving a checkpoint at the end of this step \(about \d+ s\)", err), err
+
+
+def test_old_checkpoints_without_a_position_inside_a_step_still_resume(tmp_path, toy_reference):
+    """Checkpoints written before steps could pause have no "inside" in their position."""
+    with pytest.raises(TrainingInterrupted):
+        _run(SignallingPair(5), tmp_path)
+    path = tmp_path / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    del state["position"]["inside"]
+    save_checkpoint(path, state)
+    _run(ToyPair(), tmp_path, resume=True)
+    assert (tmp_path / "metrics.jsonl").read_bytes() == toy_reference[0]
+
+
+@pytest.mark.parametrize("at", [2, 7])  # oracle-tiny: 4 batches per MLE epoch; epoch 1 batch 2, epoch 2 batch 3
+def test_ctrl_c_inside_an_mle_epoch_stops_after_the_batch(tiny_run, tmp_path, run_cli, monkeypatch, at):
+    """MLE pretraining is one step per epoch (minutes on a real corpus): Ctrl-C stops after the current batch,
+    and the re-run continues the epoch from the next batch and ends as an uninterrupted run."""
+    from seqgan.text import pretrain
+
+    argv = ["train", *TINY, "--seed", "1", "--run-dir", tmp_path / "run"]
+    batches = []
+    real_step = pretrain.clipped_step
+
+    def signalling_step(*args, **kwargs):
+        batches.append(1)
+        if len(batches) == at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "clipped_step", signalling_step)
+    stopped = run_cli(argv)
+    assert stopped.code == 130, stopped.err
+    assert len(batches) == at  # not a batch more
+    assert "during step 1/1" in stopped.err and "checkpoint saved" in stopped.err, stopped.err
+    position = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["position"]
+    assert position["completed"].get("pretrain_g", 0) == (at - 1) // 4 and position["inside"]["next"] == at % 4 * 64
+    monkeypatch.setattr(pretrain, "clipped_step", real_step)
+    resumed = run_cli(argv)
+    assert resumed.code == 0, resumed.err
+    epoch = (at - 1) // 4
+    assert f"resuming from pretrain_g epoch {epoch}/3 (+part of epoch {epoch + 1})" in resumed.err_lines
+    for name in ("metrics.jsonl", "metrics.json", "samples.txt"):
+        assert (tmp_path / "run" / name).read_bytes() == (tiny_run / name).read_bytes(), name
+
+
+def test_ctrl_c_inside_a_scheduled_sampling_epoch_resumes_exactly(tmp_path, run_cli, monkeypatch):
+    """The scheduled-sampling baseline's adversarial epochs are MLE epochs too, whose omega follows the epoch
+    count: a pause inside one must not count that epoch twice."""
+    from seqgan.text import pretrain
+
+    args = ["train", *TINY, "--seed", "1", "--set", "adversarial.method=ss"]
+    whole = run_cli([*args, "--run-dir", tmp_path / "whole"])
+    assert whole.code == 0, whole.err
+    batches = []
+    real_step = pretrain.clipped_step
+
+    def signalling_step(*args, **kwargs):
+        batches.append(1)
+        if len(batches) == 3 * 4 + 4 + 2:  # after pretraining's 3 epochs of 4 batches: adversarial epoch 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "clipped_step", signalling_step)
+    stopped = run_cli([*args, "--run-dir", tmp_path / "broken"])
+    assert stopped.code == 130 and "in adversarial epoch 2/3 during step 1/1" in stopped.err, stopped.err
+    monkeypatch.setattr(pretrain, "clipped_step", real_step)
+    assert run_cli([*args, "--run-dir", tmp_path / "broken"]).code == 0
+    for name in ("metrics.jsonl", "metrics.json", "samples.txt"):
+        assert (tmp_path / "broken" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

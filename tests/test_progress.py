@@ -103,3 +103,59 @@ def test_image_train_reports_progress_too(tiny_mnist, tmp_path, run_cli):
     longer = run_cli([*args, "--set", "schedule.epochs=4"])
     assert longer.code == 0, longer.err
     assert longer.err_lines[1] == "resuming from adversarial epoch 2/4", longer.err
+
+
+def test_each_epoch_line_comes_once_with_its_own_evaluation(tmp_path, capsys):
+    """The step that ends an epoch printed a heartbeat with the previous evaluation under the new epoch's label,
+    and the evaluation then printed the same label again: each "[phase] epoch k/N" line now comes once, after
+    the epoch's evaluation, with its numbers."""
+    records = _toy(tmp_path, every_s=0.0)
+    lines = [line for line in capsys.readouterr().err.splitlines()[1:] if "% done" not in line]
+    labels = [line.split("  ")[0] for line in lines]
+    assert len(labels) == len(set(labels)) == 3 + 5, lines  # one line per epoch of phases a and b
+    for record in (r for r in records if r["event"] == "eval" and r["phase"] != "init"):
+        total = 3 if record["phase"] == "a" else 5
+        line = lines[labels.index(f"[{record['phase']}] epoch {record['epoch']}/{total}")]
+        assert f"val={record['val']:.4f}" in line, line
+
+
+def test_a_phase_that_has_not_begun_is_started_not_resumed(tmp_path, capsys):
+    """Continuing from the end of a phase (or a branch from another run's pretraining) starts the next phase;
+    "resuming from b epoch 0/5" said it had been interrupted."""
+    from seqgan.core.checkpoint import load_checkpoint
+
+    _toy(tmp_path, every_s=3600.0)
+    pair = ToyPair()
+    capsys.readouterr()
+    train_adversarial(pair, _phases(pair), tmp_path, seed_everything(11),
+                      evaluate=lambda phase, epoch: {"val": float(pair.w.sum())}, eval_every=2,
+                      checkpoint_every_s=3600.0, progress_every_s=3600.0,
+                      resume_state=load_checkpoint(tmp_path / "checkpoints" / "a.pt"))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "starting b training (5 epochs)", lines
+    assert not any(line.startswith("resuming") for line in lines), lines
+
+
+def test_resume_message_names_work_already_done():
+    from seqgan.core.loop import Phase, resume_message
+
+    phases = [Phase("a", 3, ()), Phase("b", 5, ())]
+    assert resume_message(phases, {"completed": {"a": 3}}) == "starting b training (5 epochs)"
+    assert resume_message(phases, {"completed": {}}) == "starting a training (3 epochs)"
+    assert resume_message(phases, {"completed": {"a": 3, "b": 2}}) == "resuming from b epoch 2/5"
+    assert resume_message(phases, {"completed": {"a": 3}, "step": 2}) == \
+        "resuming from b epoch 0/5 (+2 steps of epoch 1)"
+    assert resume_message(phases, {"completed": {"a": 1}, "inside": {"next": 64}}) == \
+        "resuming from a epoch 1/3 (+part of a step of epoch 2)"
+    mle = [Phase("pretrain_g", 3, ((lambda gen: {}, 1),))]  # one step per epoch: the step is the epoch
+    assert resume_message(mle, {"completed": {"pretrain_g": 1}, "inside": {"next": 64}}) == \
+        "resuming from pretrain_g epoch 1/3 (+part of epoch 2)"
+    assert resume_message(phases, {"completed": {"a": 3, "b": 5}}) == \
+        "resuming from the end of training (nothing left to train)"
+
+
+def test_a_branch_from_a_pretrained_run_starts_its_adversarial_training(tiny_run, tmp_path, run_cli):
+    result = run_cli(["train", *TINY, "--seed", "1", "--init-from", tiny_run, "--run-dir", tmp_path / "branch"])
+    assert result.code == 0, result.err
+    assert "starting adversarial training (3 epochs)" in result.err_lines, result.err
+    assert not any(line.startswith("resuming") for line in result.err_lines), result.err

@@ -73,7 +73,9 @@ def test_note_when_last_is_worse_than_best(copy_run, run_cli):
         "using checkpoint last (adversarial:3)",
         "note: last has nll_test 9.5000; best is pretrain_g:3 with 1.2500 (--checkpoint best)"]
     best = run_cli(["sample", "--run-dir", copy_run, "-n", "2", "--checkpoint", "best"])
-    assert best.err_lines == ["using checkpoint best (pretrain_g:3)"]  # the best: no note
+    # the best: no note (the line says that best is from before the SeqGAN phase)
+    assert best.err_lines == ["using checkpoint best (pretrain_g:3): best is the pretrained generator, before "
+                              "adversarial training"]
     # last at the best: no note either
     _rewrite_eval(copy_run, "adversarial", 3, nll_test=1.0)
     assert run_cli(["sample", "--run-dir", copy_run, "-n", "2"]).err_lines == ["using checkpoint last (adversarial:3)"]
@@ -88,6 +90,59 @@ def test_early_stopped_phase_names_the_epoch_g_comes_from(copy_run, run_cli):
     _rewrite_eval(copy_run, "adversarial", 3, nll_test=9.0)
     result = run_cli(["sample", "--run-dir", copy_run, "-n", "2"])
     assert result.err_lines == ["using checkpoint last (adversarial: early-stopped at epoch 3, G from epoch 2)"]
+
+
+def _config_method(run_dir, method):
+    path = run_dir / "config.json"
+    data = json.loads(path.read_text())
+    data["config"]["adversarial"]["method"] = method
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("method,best_phase,said", [("seqgan", "pretrain_g", True), ("ss", "pretrain_d", True),
+                                                     ("pg-bleu", "pretrain_g", True), ("mle", "pretrain_g", False),
+                                                     ("seqgan", "adversarial", False)])
+def test_best_from_pretraining_is_named_the_pretrained_generator(copy_run, run_cli, method, best_phase, said):
+    """`--checkpoint best` keeps meaning the lowest held-out NLL; when that is the pretrained G of a run whose last
+    phase trains adversarially, the checkpoint line says so (for MLE the phase before is just fewer epochs)."""
+    _config_method(copy_run, method)  # the method does not change the nets, so the checkpoints still load
+    epoch = {"pretrain_g": 3, "pretrain_d": 2, "adversarial": 2}[best_phase]
+    _rewrite_eval(copy_run, best_phase, epoch, nll_test=0.5)
+    result = run_cli(["sample", "--run-dir", copy_run, "-n", "2", "--checkpoint", "best"])
+    assert result.code == 0, result.err
+    line = result.err_lines[0]
+    assert line.startswith(f"using checkpoint best ({best_phase}:{epoch})")
+    assert ("best is the pretrained generator, before adversarial training" in line) == said, line
+    last = run_cli(["sample", "--run-dir", copy_run, "-n", "2"])  # only `best` is described so
+    assert "pretrained generator" not in last.err
+
+
+def test_many_samples_report_progress_and_stay_the_same(tiny_run, run_cli, tmp_path):
+    from seqgan.text.api import PROGRESS_STEPS, sample_run
+    from seqgan.text.commands import PROGRESS_SAMPLES
+
+    n = PROGRESS_SAMPLES
+    out = tmp_path / "many.txt"
+    result = run_cli(["sample", "--run-dir", tiny_run, "-n", n, "--seed", "4", "--out", out])
+    assert result.code == 0, result.err
+    lines = [x for x in result.err_lines if x.startswith("sampled ")]
+    assert len(lines) == PROGRESS_STEPS  # stderr is not a terminal here: one line per tenth
+    assert lines[0] == f"sampled {n // PROGRESS_STEPS:,} of {n:,} (10%)"
+    assert lines[-1] == f"sampled {n:,} of {n:,} (100%)"
+    expected = [r["text"] for r in sample_run(load_run(tiny_run), n, 4)]  # one batch, no progress
+    assert out.read_text().splitlines() == expected
+    few = run_cli(["sample", "--run-dir", tiny_run, "-n", n - 1, "--seed", "4"])
+    assert not [x for x in few.err_lines if x.startswith("sampled ")]
+
+
+def test_sampling_in_progress_chunks_gives_the_one_batch_records(tiny_run):
+    from seqgan.text.api import sample_run
+
+    run = load_run(tiny_run)
+    done = []
+    chunked = sample_run(run, 1003, 9, temperature=0.9, top_k=50, prefix="3", progress=done.append)
+    assert chunked == sample_run(run, 1003, 9, temperature=0.9, top_k=50, prefix="3")
+    assert done[-1] == 1003 and done == sorted(done) and len(done) > 1
 
 
 # ---------------------------------------------------------------- text runs

@@ -215,7 +215,7 @@ def test_corrupt_tokenizer_is_refused(tmp_path, corpus_file, run_cli):
 
 def test_human_eval_draws_from_real_text_run_dirs(tmp_path, corpus_file, run_cli):
     """`human-eval create --system NAME=RUN_DIR --real test` on two real (tiny) trained text runs."""
-    from eval.human.store import Study
+    from seqgan.human.store import Study
 
     runs = []
     for seed in (1, 2):

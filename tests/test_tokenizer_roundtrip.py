@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from text_data.dataset import model_texts
 from text_data.tokenizer import (
     EOS,
     SPECIALS,
@@ -16,6 +17,7 @@ from text_data.tokenizer import (
     decode,
     load_tokenizer,
     save_tokenizer,
+    unk_spacing,
 )
 
 ASCII = ["load (the screen).", "Hello, world! It's 3:45 p.m. -- isn't it?", "x=1; y=[2, 3]; print(x/y)"]
@@ -77,6 +79,48 @@ def test_unknown_word_shows_as_unk_with_the_space_of_a_word():
     for line, shown in cases.items():
         ids = ids_of(tok, line)
         assert UNK in ids and decode(tok, ids) == shown
+
+
+UNSEEN = ("Callable", "zebra", "Zebra", "okapi")  # words no training line below holds
+SPACING = ["collections.abc.Callable.", "from collections.abc import Callable", "the cat.Zebra", "the cat. Zebra",
+           "zebra sat", " zebra", "the  zebra", "x\tzebra", "the cat (zebra)", "«zebra»", "Zebra.Zebra okapi",
+           "the cat, okapi-zebra!", "a/zebra", "a / zebra", "the cat sat.  Zebra sat."]
+
+
+def with_unk(line: str) -> str:
+    """The line with every unseen word written "<unk>": what decoding its ids with `unk_spacing` must give."""
+    return re.sub("|".join(UNSEEN), "<unk>", line)
+
+
+def test_unk_takes_the_spacing_of_the_word_it_replaced():
+    tok = build_tokenizer("word", ["from collections.abc import Mapping.", "the cat sat. x\ty", "a (dog) / sat",
+                                   "«the» cat, dog-cat!", "a  b", "a/b", "sat.  a"], vocab_size=200)
+    for line in SPACING:
+        enc = tok.encode(line, add_special_tokens=False)
+        assert UNK in enc.ids, line
+        assert decode(tok, enc.ids, unk_spacing(line, enc)) == with_unk(line)
+    # a sample's ids alone cannot tell "cat.Zebra" from "cat. Zebra": the guess puts a space after "."
+    assert decode(tok, ids_of(tok, "the cat.Zebra")) == decode(tok, ids_of(tok, "the cat. Zebra")) == "the cat. <unk>"
+
+
+def test_unk_spacing_survives_lowercasing_and_truncation():
+    tok = build_tokenizer("word", ["from collections.abc import mapping. and"], vocab_size=100, lowercase=True)
+    line = "From Collections.abc.Callable. and Zebra"
+    assert model_texts(tok, [line], max_len=50) == ["from collections.abc.<unk>. and <unk>"]
+    # cut after the first <unk>: the spacing of the <unk> that is left over is not shifted onto it
+    assert model_texts(tok, ["zebra.Callable and more words"], max_len=2) == ["<unk>"]
+    assert model_texts(tok, ["mapping.Callable and more words"], max_len=4) == ["mapping.<unk>"]
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_char_and_bpe_lines_with_unknown_pieces_keep_their_spacing(kind):
+    """Char <unk> is one character and spaces are tokens of their own; byte-level BPE has no <unk>."""
+    tok = build_tokenizer(kind, ["the cat sat."], vocab_size=200)
+    line = "the cat.Zebra sat"
+    enc = tok.encode(line, add_special_tokens=False)
+    want = re.sub(r"[^the cas.]", "<unk>", line) if kind == "char" else line
+    assert decode(tok, enc.ids, unk_spacing(line, enc)) == want
+    assert model_texts(tok, [line], max_len=50) == [want]
 
 
 def old_recipe(kind: str, lines: list[str], vocab_size: int = 2000):

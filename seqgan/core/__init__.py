@@ -1,18 +1,8 @@
-"""The shared GAN core: seeding and devices, atomic checkpoints, the GANPair protocol, the loop, the log.
+"""The shared GAN core: seeding and devices, atomic checkpoints, the GANPair protocol, the loop, the log, the
+config machinery and the life of a run directory (`lifecycle`: validate, resume, train, load).
 
-Imports only `torch` and the standard library, so text GANs and image GANs share it without extra weight.
+Its modules import only `torch`, the standard library and `seqgan.base`, so text and image GANs share it
+without extra weight.
 """
 
-from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
-from seqgan.core.protocol import GANPair
-from seqgan.core.runtime import capture_rng, pick_device, restore_rng, seed_everything
-
-__all__ = [
-    "GANPair",
-    "capture_rng",
-    "load_checkpoint",
-    "pick_device",
-    "restore_rng",
-    "save_checkpoint",
-    "seed_everything",
-]
+# Nothing is imported here: `import seqgan.core.config` must not load torch (the CLI parser imports it).

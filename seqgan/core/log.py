@@ -91,7 +91,8 @@ class PhaseProgress:
 
     On a terminal: a tqdm bar, plus one line per evaluation. Anywhere else (a pipe, a log file, a batch
     job), where a bar would print nothing or garbage: one line per evaluation and a line at least every
-    `every_s` seconds (checked at step boundaries): phase, epoch/total, the newest evaluation, time since the
+    `every_s` seconds (checked at step boundaries, and between the batches of a step that has pause points):
+    phase, epoch/total, the newest evaluation, time since the
     run started and the phase's estimated time left (from this session's pace).
 
     Args:
@@ -111,6 +112,7 @@ class PhaseProgress:
         self.first_epochs, self.phase_started = float(initial), time.monotonic()
         self.epochs = float(initial)
         self.last_line = time.monotonic()
+        self.shown = 0  # the last epoch whose line was printed
         self.bar = progress(total, phase, initial=initial) if self.tty else None
 
     def _times(self) -> str:
@@ -125,25 +127,28 @@ class PhaseProgress:
         self.last_line = time.monotonic()
 
     def tick(self, epochs: float) -> None:
-        """After a step: `epochs` done so far in this phase (fractional inside an epoch)."""
+        """After a step, or a batch inside one: `epochs` done so far in this phase (fractional inside an
+        epoch). The step that ends an epoch prints nothing: that epoch's line comes from `evaluated` or
+        `epoch_done`, after its evaluation, so it never shows the previous evaluation's numbers under the
+        new epoch's label nor comes twice."""
         self.epochs = epochs
-        if not self.tty and time.monotonic() - self.last_line >= self.every_s:
-            inside = f", {epochs % 1:.0%} done" if epochs % 1 else ""
-            self._line(f"epoch {math.ceil(epochs)}/{self.total}{inside}")
+        if not self.tty and epochs % 1 and time.monotonic() - self.last_line >= self.every_s:
+            self._line(f"epoch {math.ceil(epochs)}/{self.total}, {epochs % 1:.0%} done")
 
     def evaluated(self, epoch: int, results: dict) -> None:
-        """After an evaluation at the end of `epoch`."""
+        """After an evaluation at the end of `epoch`: its line, with its numbers."""
         self.last_eval, self.epochs = dict(results), float(epoch)
         self._line(f"epoch {epoch}/{self.total}")
+        self.shown = epoch
 
     def epoch_done(self, epoch: int, metrics: dict) -> None:
-        """After an epoch (and its evaluation, if any)."""
+        """After an epoch (and its evaluation, if any; then `evaluated` has printed the epoch's line)."""
         self.epochs = float(epoch)
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix({k: round(v, 4) for k, v in {**metrics, **self.last_eval}.items()
                                   if isinstance(v, float)}, refresh=False)
-        elif time.monotonic() - self.last_line >= self.every_s:
+        elif self.shown != epoch and time.monotonic() - self.last_line >= self.every_s:
             self._line(f"epoch {epoch}/{self.total}")
 
     def close(self) -> None:

@@ -3,6 +3,11 @@
 Text GANs (pretraining, then SeqGAN's adversarial epochs) and image GANs (n_critic D steps, one G step) are
 both written as phases, so resume, logging, evaluation, early stopping, progress lines, checkpoints and the
 save-on-Ctrl-C exist once.
+
+Ctrl-C stops at the next step boundary; a step that takes long (an MLE epoch over a real corpus) can offer
+more boundaries by calling `pause_point` between its batches and `resumed_step_state` when it starts (both in
+seqgan.core.interrupt), so the checkpoint then holds its position inside the step and a resume continues it
+exactly.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import math
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,11 +24,10 @@ import torch
 
 from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
+from seqgan.core.interrupt import STEP_CONTEXT, StepFn, StepPaused, StopSignals, TrainingInterrupted
 from seqgan.core.log import MetricsLog, PhaseProgress, log_line, numbers_text, progress_line
 from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import capture_rng, restore_rng
-
-StepFn = Callable[[torch.Generator], dict]
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class LoopPosition:
         step: step calls done in the unfinished epoch of the current phase (non-zero only in a checkpoint
             saved on SIGINT/SIGTERM, which stops at a step boundary, not an epoch boundary).
         partial: the metrics those step calls returned (the epoch's train record merges them).
+        inside: the position inside step call number `step + 1` that a signal paused (see `pause_point`),
+            handed back to that step on resume; empty when the checkpoint is at a step boundary (and in
+            checkpoints written before steps could pause, which load with this default).
         watch: early stopping state of each phase that has it: best value, best_epoch (0 = the phase's
             starting weights), bad (evaluations since the best), best_eval (all metrics at the best),
             stopped (the phase ended early).
@@ -70,56 +76,9 @@ class LoopPosition:
     evaluated_init: bool = False
     step: int = 0
     partial: dict = field(default_factory=dict)
+    inside: dict = field(default_factory=dict)
     watch: dict = field(default_factory=dict)
     last_eval: dict = field(default_factory=dict)
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped training; `str(err)` says what was saved, `exit_code` is 128 + the signal."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
-        self.exit_code = 128 + signum
-
-
-class StopSignals:
-    """While active, SIGINT and SIGTERM only set `signum`; the loop saves at its next step boundary and stops.
-
-    A second signal before that save raises TrainingInterrupted at once (checkpoints are written atomically,
-    so the previous one stays whole). The previous handlers come back on exit. A signal the process was
-    told to ignore (a background job of a script ignores SIGINT) stays ignored; outside the main thread
-    Python cannot install handlers, and signals keep their usual effect.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.previous: dict = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.signum is not None:
-            raise TrainingInterrupted(f"stopped by a second {signal.Signals(signum).name} without saving; re-running "
-                                      "the same command resumes from the last checkpoint written before "
-                                      "(checkpoints/last.pt), or starts over if there is none", signum)
-        self.signum = signum
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                previous = signal.getsignal(sig)
-                if previous == signal.SIG_IGN:
-                    continue
-                signal.signal(sig, self._handle)
-                # None: a handler installed outside Python; the default is the closest we can put back
-                self.previous[sig] = signal.SIG_DFL if previous is None else previous
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous = {}
 
 
 def snapshot_name(phase: str, epoch: int) -> str:
@@ -155,10 +114,27 @@ def resume_point(phases: list[Phase], position: dict) -> str:
     for phase in phases:
         done = completed.get(phase.name, 0)
         if done < phase.epochs and phase.name not in stopped:
-            step = position.get("step", 0)
-            inside = f" (+{step} steps of epoch {done + 1})" if step else ""
+            step, paused = position.get("step", 0), bool(position.get("inside"))
+            parts = ([f"{step} steps"] if step else []) + (["part of a step"] if paused else [])
+            if paused and sum(repeats for _, repeats in phase.steps) == 1:
+                parts = ["part"]  # the phase's one step is its whole epoch (MLE pretraining)
+            inside = f" (+{' and '.join(parts)} of epoch {done + 1})" if parts else ""
             return f"{phase.name} epoch {done}/{phase.epochs}{inside}"
     return "the end of training (nothing left to train)"
+
+
+def resume_message(phases: list[Phase], position: dict) -> str:
+    """The line a run continuing from this checkpoint position prints: "resuming from adversarial epoch
+    12/60", or "starting adversarial training (60 epochs)" when the phase it continues with has not begun
+    (the previous phase ended there, or a branch starts from another run's pretraining)."""
+    completed, stopped = position.get("completed", {}), stopped_phases(position)
+    for phase in phases:
+        done = completed.get(phase.name, 0)
+        if done < phase.epochs and phase.name not in stopped:
+            if done == 0 and not position.get("step") and not position.get("inside"):
+                return f"starting {phase.name} training ({phase.epochs} epochs)"
+            break
+    return f"resuming from {resume_point(phases, position)}"
 
 
 def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, gen: torch.Generator,
@@ -170,7 +146,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                       progress_every_s: float = 30.0) -> LoopPosition:
     """Run (or resume) all phases; returns the final position.
 
-    SIGINT and SIGTERM (Ctrl-C, `kill`) save a checkpoint at the next step boundary and raise
+    SIGINT and SIGTERM (Ctrl-C, `kill`) save a checkpoint at the next step boundary, or at the next
+    `pause_point` of a step that has them (between the batches of an MLE epoch), and raise
     TrainingInterrupted; a resume from it continues exactly where the run stopped.
 
     Args:
@@ -198,13 +175,16 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     log = MetricsLog(run_dir / "metrics.jsonl")
     pos = LoopPosition()
+    # what the loop is doing, for the line that acknowledges a stop signal (`notice`)
+    doing: dict = {"what": "", "since": 0.0, "expected": None, "unit": "step"}
+    durations: dict = {}  # seconds the last call at each index of the current phase took
     if resume_state is not None:
         pair.load_state_dict(resume_state["pair"])
         restore_rng(resume_state["rng"], gen)
         pos = LoopPosition(**resume_state["position"])
         log.truncate(resume_state["metrics_offset"])
-        if any(pos.completed.values()) or pos.step:
-            log_line(run_dir, f"resuming from {resume_point(phases, resume_state['position'])}", echo=True)
+        if any(pos.completed.values()) or pos.step or pos.inside:
+            log_line(run_dir, resume_message(phases, resume_state["position"]), echo=True)
     else:
         log.truncate(0)
 
@@ -217,7 +197,11 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         results: dict = {}
         if evaluate is not None:
             started = time.perf_counter()
-            results = evaluate(phase_name, epoch)
+            doing["what"] = "eval"
+            try:
+                results = evaluate(phase_name, epoch)
+            finally:
+                doing["what"] = ""
             log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **results})
             log.write_timing({"phase": phase_name, "epoch": epoch, "eval_s": time.perf_counter() - started})
             pos.last_eval = {k: v for k, v in results.items() if isinstance(v, (int, float))}
@@ -287,53 +271,90 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             back_to_best(phase, epoch, early=False)  # ran out of epochs past its best
         return False
 
+    def notice() -> str:
+        if doing["what"] == "eval":
+            return "saving a checkpoint after this evaluation"
+        if doing["what"] != "step":
+            return "saving a checkpoint now"
+        if STEP_CONTEXT.step in STEP_CONTEXT.pausable:
+            return "saving a checkpoint after this batch"
+        left = "" if doing["expected"] is None else \
+            f" (about {max(doing['expected'] - (time.perf_counter() - doing['since']), 0.0):.0f} s)"
+        return f"saving a checkpoint at the end of this {doing['unit']}{left}"
+
+    def run_step(phase: Phase, calls: list[StepFn], index: int, epoch: int, bar: PhaseProgress) -> dict:
+        """Step call number index + 1 of the epoch; a pause inside it (`pause_point`) saves the step's own
+        position with the checkpoint and stops the run."""
+        ctx = STEP_CONTEXT
+        ctx.step, ctx.resume, pos.inside = calls[index], pos.inside or None, {}
+        ctx.progress = lambda done: bar.tick(epoch - 1 + (index + min(done, 1.0)) / len(calls))
+        doing.update(what="step", since=time.perf_counter(), expected=durations.get(index),
+                     unit="epoch" if len(calls) == 1 else "step")
+        try:
+            metrics = calls[index](gen)
+        except StepPaused as paused:
+            pos.inside = paused.state
+            stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} during step {index + 1}/{len(calls)}")
+            raise  # not reached: steps pause only when a signal is pending
+        finally:
+            ctx.step, ctx.resume, ctx.progress = None, None, None
+            doing["what"] = ""
+        durations[index] = time.perf_counter() - doing["since"]
+        return metrics
+
     with StopSignals() as signals:
-        started_at = time.monotonic()
-        if not pos.evaluated_init:
-            run_eval("init", 0)
-            pos.evaluated_init = True
-            stop_if_signalled("after the first evaluation")
-        last_save = time.monotonic()
-        for phase in phases:
-            done = pos.completed.get(phase.name, 0)
-            if done >= phase.epochs or pos.watch.get(phase.name, {}).get("stopped"):
-                continue
-            if phase.patience and phase.name not in pos.watch:
-                start_watch(phase)
-            check_resumable(phases, pos.completed, stopped_phases(asdict(pos)))
-            calls = [fn for fn, repeats in phase.steps for _ in range(repeats)]
-            every = phase.eval_every or eval_every
-            bar = PhaseProgress(phase.name, phase.epochs, done, progress_every_s, started_at,
-                                pos.last_eval)
-            while pos.completed.get(phase.name, 0) < phase.epochs:
-                epoch = pos.completed.get(phase.name, 0) + 1
-                started = time.perf_counter()
-                metrics: dict = dict(pos.partial)
-                for index in range(pos.step, len(calls)):
-                    metrics.update(calls[index](gen))
-                    pos.step, pos.partial = index + 1, metrics
-                    stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} after step "
-                                      f"{index + 1}/{len(calls)}")
-                    bar.tick(epoch - 1 + (index + 1) / len(calls))
-                pos.completed[phase.name], pos.step, pos.partial = epoch, 0, {}
-                log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})
-                log.write_timing({"phase": phase.name, "epoch": epoch, "train_s": time.perf_counter() - started})
-                stopping = False
-                if epoch % every == 0 or epoch == phase.epochs:
-                    results = run_eval(phase.name, epoch)
-                    bar.evaluated(epoch, pos.last_eval)
-                    stopping = watch_eval(phase, epoch, results)
-                bar.epoch_done(epoch, metrics)
-                if stopping:
-                    break
-                if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
-                    save()
-                    last_save = time.monotonic()
-                stop_if_signalled(f"after {phase.name} epoch {epoch}/{phase.epochs}")
-            bar.close()
-            save()
-            # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
-            shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
+        signals.notice, STEP_CONTEXT.signals = notice, signals
+        try:
+            started_at = time.monotonic()
+            if not pos.evaluated_init:
+                run_eval("init", 0)
+                pos.evaluated_init = True
+                stop_if_signalled("after the first evaluation")
             last_save = time.monotonic()
-            stop_if_signalled(f"at the end of {phase.name}")
+            for phase in phases:
+                done = pos.completed.get(phase.name, 0)
+                if done >= phase.epochs or pos.watch.get(phase.name, {}).get("stopped"):
+                    continue
+                if phase.patience and phase.name not in pos.watch:
+                    start_watch(phase)
+                check_resumable(phases, pos.completed, stopped_phases(asdict(pos)))
+                calls = [fn for fn, repeats in phase.steps for _ in range(repeats)]
+                durations.clear()
+                every = phase.eval_every or eval_every
+                bar = PhaseProgress(phase.name, phase.epochs, done, progress_every_s, started_at,
+                                    pos.last_eval)
+                while pos.completed.get(phase.name, 0) < phase.epochs:
+                    epoch = pos.completed.get(phase.name, 0) + 1
+                    started = time.perf_counter()
+                    metrics: dict = dict(pos.partial)
+                    for index in range(pos.step, len(calls)):
+                        metrics.update(run_step(phase, calls, index, epoch, bar))
+                        pos.step, pos.partial = index + 1, metrics
+                        stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} after step "
+                                          f"{index + 1}/{len(calls)}")
+                        bar.tick(epoch - 1 + (index + 1) / len(calls))
+                    pos.completed[phase.name], pos.step, pos.partial = epoch, 0, {}
+                    log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})
+                    log.write_timing({"phase": phase.name, "epoch": epoch, "train_s": time.perf_counter() - started})
+                    stopping = False
+                    if epoch % every == 0 or epoch == phase.epochs:
+                        results = run_eval(phase.name, epoch)
+                        bar.evaluated(epoch, pos.last_eval)
+                        stopping = watch_eval(phase, epoch, results)
+                    bar.epoch_done(epoch, metrics)
+                    if stopping:
+                        break
+                    if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+                        save()
+                        last_save = time.monotonic()
+                    stop_if_signalled(f"after {phase.name} epoch {epoch}/{phase.epochs}")
+                bar.close()
+                save()
+                # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
+                shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
+                last_save = time.monotonic()
+                stop_if_signalled(f"at the end of {phase.name}")
+        finally:
+            STEP_CONTEXT.signals = None
+            STEP_CONTEXT.pausable.clear()  # it holds bound methods, and so the models, of this run
     return pos

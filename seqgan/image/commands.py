@@ -6,7 +6,7 @@ import argparse
 import json
 
 from seqgan.base.errors import UserError
-from seqgan.text.config import seed_arg
+from seqgan.core.config import add_sampling_arguments, seed_arg
 
 # kept here (not imported from the variants module) so that building the parser stays light
 LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
@@ -44,13 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_image_train)
 
     p = subparsers.add_parser("image-sample", help="write a grid of samples from an image run")
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    add_sampling_arguments(p, "images", 64, "last (default), best (lowest FID), or an evaluated epoch")
     p.add_argument("--out", required=True, help="grid picture to write (.png or .jpg; an existing file is "
                    "replaced, but never one of a run's own files)")
     p.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--checkpoint", default="last", help="last (default), best (lowest FID), or an evaluated epoch")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_image_sample)
 
@@ -78,8 +75,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def cmd_image_train(args: argparse.Namespace) -> int:
     """seqgan image-train."""
+    from seqgan.core.config import flatten_config
     from seqgan.image.config import apply_image_overrides, image_config
-    from seqgan.text.config import flatten_config
 
     dataset = "folder" if args.image_dir else _dataset(args.dataset)
     base = image_config(dataset, args.loss, args.scale, args.net, image_dir=args.image_dir or "")
@@ -128,8 +125,8 @@ def cmd_image_sample(args: argparse.Namespace) -> int:
 def cmd_image_study(args: argparse.Namespace) -> int:
     """seqgan image-study."""
     from seqgan.base.outputs import check_output_folder
+    from seqgan.core.config import parse_seeds
     from seqgan.image.study import run_image_study, table_markdown
-    from seqgan.text.commands import parse_seeds
 
     seeds = parse_seeds(args.seeds)
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]

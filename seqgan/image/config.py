@@ -1,29 +1,22 @@
 """Image experiment configuration: frozen dataclasses, presets per (dataset, loss, scale), `--set` overrides.
 
-Follows `seqgan.text.config`: every section validates itself with a message that says the fix, overrides are typed
-and unknown keys name the closest known ones (its parsing helpers are reused), and the config round-trips
-through JSON. A preset copies the variant's paper defaults (optimizer, n_critic, penalty, clipping, batch norm in
-D) into the config, so config.json shows every number the run used.
+Built on `seqgan.core.config`: every section validates itself with a message that says the fix, overrides are
+typed and unknown keys name the closest known ones, and the config round-trips through JSON. A preset copies the
+variant's paper defaults (optimizer, n_critic, penalty, clipping, batch norm in D) into the config, so
+config.json shows every number the run used.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from seqgan.base.errors import UserError
+from seqgan.core.config import RunConfig, apply_overrides, check
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
-from seqgan.text.config import MAX_SEED, apply_overrides, config_from_dict
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
 NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan")
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise UserError(message)
 
 
 @dataclass(frozen=True)
@@ -37,13 +30,13 @@ class ImageDataConfig:
     limit: int = 0  # train on the first N images only (0 = all)
 
     def __post_init__(self) -> None:
-        _check(self.dataset in (*IDX_DATASETS, "folder"),
+        check(self.dataset in (*IDX_DATASETS, "folder"),
                f"data.dataset must be mnist, fashion_mnist or folder, not {self.dataset!r}")
-        _check(self.dataset != "folder" or bool(self.image_dir),
+        check(self.dataset != "folder" or bool(self.image_dir),
                "data.dataset=folder needs data.image_dir (or pass --image-dir DIR)")
-        _check(self.image_size == 0 or self.image_size >= 8, "data.image_size must be 0 (native) or >= 8")
-        _check(self.channels in (0, 1, 3), "data.channels must be 0 (native), 1 or 3")
-        _check(self.limit >= 0, "data.limit must be >= 0 (0 = all images)")
+        check(self.image_size == 0 or self.image_size >= 8, "data.image_size must be 0 (native) or >= 8")
+        check(self.channels in (0, 1, 3), "data.channels must be 0 (native), 1 or 3")
+        check(self.limit >= 0, "data.limit must be >= 0 (0 = all images)")
 
 
 @dataclass(frozen=True)
@@ -61,10 +54,10 @@ class ImageModelConfig:
     continuous_codes: int = 2  # InfoGAN: continuous codes U(-1, 1) (2 on MNIST, as the paper)
 
     def __post_init__(self) -> None:
-        _check(self.net in NET_NAMES, f"model.net must be one of {', '.join(NET_NAMES)}, not {self.net!r}")
-        _check(self.latent_dim >= 1 and self.width >= 1 and self.code_dim >= 1 and self.joint_features >= 1,
+        check(self.net in NET_NAMES, f"model.net must be one of {', '.join(NET_NAMES)}, not {self.net!r}")
+        check(self.latent_dim >= 1 and self.width >= 1 and self.code_dim >= 1 and self.joint_features >= 1,
                "model.latent_dim, model.width, model.code_dim and model.joint_features must be >= 1")
-        _check(self.classes >= 2 and self.continuous_codes >= 0,
+        check(self.classes >= 2 and self.continuous_codes >= 0,
                "model.classes must be >= 2 and model.continuous_codes >= 0")
 
 
@@ -94,21 +87,21 @@ class ImageTrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        _check(self.loss in VARIANTS, f"train.loss must be one of {', '.join(VARIANTS)}, not {self.loss!r}")
-        _check(self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {', '.join(OPTIMIZERS)}")
-        _check(self.g_lr > 0 and self.d_lr > 0, "train.g_lr and train.d_lr must be > 0")
-        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)")
-        _check(self.batch_size >= 2, "train.batch_size must be >= 2 (batch norm needs two images)")
-        _check(self.n_critic >= 0, "train.n_critic must be >= 0")
-        _check(self.n_critic >= 1 or VARIANTS[self.loss].pair == "vae",
+        check(self.loss in VARIANTS, f"train.loss must be one of {', '.join(VARIANTS)}, not {self.loss!r}")
+        check(self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {', '.join(OPTIMIZERS)}")
+        check(self.g_lr > 0 and self.d_lr > 0, "train.g_lr and train.d_lr must be > 0")
+        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1 and train.beta2 must be in [0, 1)")
+        check(self.batch_size >= 2, "train.batch_size must be >= 2 (batch norm needs two images)")
+        check(self.n_critic >= 0, "train.n_critic must be >= 0")
+        check(self.n_critic >= 1 or VARIANTS[self.loss].pair == "vae",
                f"train.n_critic must be >= 1 for {self.loss} (only the VAE trains without D steps)")
-        _check(self.penalty_weight >= 0 and self.clip >= 0, "train.penalty_weight and train.clip must be >= 0")
-        _check(self.precision in ("fp32", "bf16", "auto"), "train.precision must be fp32, bf16 or auto")
-        _check(0 < self.began_gamma <= 1 and self.began_lambda_k >= 0,
+        check(self.penalty_weight >= 0 and self.clip >= 0, "train.penalty_weight and train.clip must be >= 0")
+        check(self.precision in ("fp32", "bf16", "auto"), "train.precision must be fp32, bf16 or auto")
+        check(0 < self.began_gamma <= 1 and self.began_lambda_k >= 0,
                "train.began_gamma must be in (0, 1] and train.began_lambda_k >= 0")
-        _check(self.info_weight >= 0 and self.info_cont_weight >= 0,
+        check(self.info_weight >= 0 and self.info_cont_weight >= 0,
                "train.info_weight and train.info_cont_weight must be >= 0")
-        _check(self.labelled >= 1 and self.unsupervised_weight >= 0,
+        check(self.labelled >= 1 and self.unsupervised_weight >= 0,
                "train.labelled must be >= 1 and train.unsupervised_weight >= 0")
 
 
@@ -122,9 +115,9 @@ class ImageScheduleConfig:
     checkpoint_every_s: float = 60.0
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 0 and self.iters_per_epoch >= 1, "schedule.epochs must be >= 0 and "
+        check(self.epochs >= 0 and self.iters_per_epoch >= 1, "schedule.epochs must be >= 0 and "
                "schedule.iters_per_epoch >= 1")
-        _check(self.eval_every >= 1 and self.checkpoint_every_s >= 0,
+        check(self.eval_every >= 1 and self.checkpoint_every_s >= 0,
                "schedule.eval_every must be >= 1 and schedule.checkpoint_every_s >= 0")
 
 
@@ -138,21 +131,19 @@ class ImageEvalConfig:
     n_real: int = 10_000  # real test images the FID compares with
 
     def __post_init__(self) -> None:
-        _check(self.num_samples >= 2 and self.final_samples >= 2, "eval.num_samples and eval.final_samples must "
+        check(self.num_samples >= 2 and self.final_samples >= 2, "eval.num_samples and eval.final_samples must "
                "be >= 2")
-        _check(self.n_real >= 0, "eval.n_real must be >= 0 (0 = the whole test split)")
+        check(self.n_real >= 0, "eval.n_real must be >= 0 (0 = the whole test split)")
 
 
 @dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(RunConfig):
     """Everything that defines an image run; saved in run_dir/config.json."""
 
     KEYS_COMMAND: ClassVar[str] = "seqgan image-train --keys"  # named in unknown-key errors
     EXAMPLE_OVERRIDE: ClassVar[str] = "schedule.epochs=10"
 
     name: str = "mnist-ns"
-    seed: int = 1
-    device: str = "auto"
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
@@ -160,34 +151,24 @@ class ImageConfig:
     eval: ImageEvalConfig = field(default_factory=ImageEvalConfig)
 
     def __post_init__(self) -> None:
-        _check(bool(self.device), "device must be auto, cpu, cuda or cuda:N")
-        _check(0 <= self.seed <= MAX_SEED, f"seed must be an integer in 0..{MAX_SEED} (got {self.seed})")
-        _check(self.data.dataset != "folder" or not self.eval.fid,
+        super().__post_init__()
+        check(self.data.dataset != "folder" or not self.eval.fid,
                "FID needs a dataset with a trained feature extractor (mnist, fashion_mnist); for a folder of "
                "images use --set eval.fid=false and score samples with `seqgan fid --real DIR --fake DIR`")
         variant = VARIANTS[self.train.loss]
-        _check(self.model.net != "pytorch-gan-dcgan" or variant.pair in ("gan", "cgan"),
+        check(self.model.net != "pytorch-gan-dcgan" or variant.pair in ("gan", "cgan"),
                f"model.net=pytorch-gan-dcgan has no encoder form (its D gives one score) for {self.train.loss}; "
                "use dcgan or mlp")
-        _check(self.data.dataset != "folder" or not variant.labels,
+        check(self.data.dataset != "folder" or not variant.labels,
                f"--loss {self.train.loss} trains on class labels, which a folder of images does not have; use "
                "--dataset mnist or fashion_mnist, or --loss infogan (no labels)")
-        _check(variant.pair != "ssgan" or self.train.labelled % self.model.classes == 0,
+        check(variant.pair != "ssgan" or self.train.labelled % self.model.classes == 0,
                f"train.labelled={self.train.labelled} must be a multiple of model.classes={self.model.classes} "
                f"(balanced classes); use e.g. {self.model.classes * 10}")
 
-    def to_dict(self) -> dict:
-        """Plain nested dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ImageConfig:
-        """Inverse of `to_dict`; unknown keys are an error naming the closest ones."""
-        return config_from_dict(cls, data)
-
 
 def apply_image_overrides(config: ImageConfig, overrides: list[str]) -> ImageConfig:
-    """Apply `a.b=value` overrides with type checks, all before validation (`seqgan.text.config.apply_overrides`).
+    """Apply `a.b=value` overrides with type checks, all before validation (`seqgan.core.config.apply_overrides`).
 
     Args:
         config: the preset.
@@ -241,8 +222,3 @@ def image_config(dataset: str = "mnist", loss: str = "ns", scale: str = "cpu", n
                        data=ImageDataConfig(dataset=dataset, image_dir=image_dir),
                        model=model, train=train, schedule=schedule,
                        eval=replace(evaluation, fid=dataset != "folder"))
-
-
-def config_to_json(config: ImageConfig) -> str:
-    """Indented JSON text of the config."""
-    return json.dumps(config.to_dict(), indent=2)

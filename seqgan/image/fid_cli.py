@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from seqgan.base.errors import UserError
-from seqgan.text.config import seed_arg
+from seqgan.core.config import seed_arg
 
 MAX_RUN_SAMPLES = 100_000  # `fid --run-dir -n`: papers use 10,000 to 50,000
 
@@ -69,8 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _extractor(args: argparse.Namespace, dataset: str | None):
-    from eval import fid as F
     from seqgan.image.data import canonical_dataset
+    from seqgan.image.fid_extractor import InceptionExtractor, load_or_train_extractor
 
     name = args.extractor or ("inception" if args.inception_weights else dataset)
     if name is None:
@@ -80,10 +80,10 @@ def _extractor(args: argparse.Namespace, dataset: str | None):
     if name.lower() == "inception":
         if not args.inception_weights:
             raise UserError("--extractor inception needs --inception-weights FILE (a local weights file)")
-        return F.InceptionExtractor(args.inception_weights, args.device)
+        return InceptionExtractor(args.inception_weights, args.device)
     if args.inception_weights:
         raise UserError(f"--inception-weights goes with --extractor inception, not {name!r}")
-    return F.load_or_train_extractor(canonical_dataset(name), args.data_dir, device=args.device)
+    return load_or_train_extractor(canonical_dataset(name), args.data_dir, device=args.device)
 
 
 def _run_samples(args: argparse.Namespace):
@@ -105,8 +105,9 @@ def _run_samples(args: argparse.Namespace):
 
 def cmd_fid(args: argparse.Namespace) -> int:
     """Run `seqgan fid`."""
-    from eval import fid as F
+    from eval.fid import fid_between
     from seqgan.image.data import canonical_dataset, load_image_folder
+    from seqgan.image.fid_dataset import fid_of_samples
 
     if args.n_real < 0:
         raise UserError(f"--n-real must be >= 0 (0 = the whole split), got {args.n_real}")
@@ -131,10 +132,10 @@ def cmd_fid(args: argparse.Namespace) -> int:
         real = load_image_folder(args.real, size, extractor.channels)
         if len(real) < 2 or len(fake) < 2:
             raise UserError(f"FID needs at least 2 images per side; got {len(real)} real, {len(fake)} fake")
-        result = F.fid_between(real, fake, extractor, a_name=f"folder:{Path(args.real).name}")
+        result = fid_between(real, fake, extractor, a_name=f"folder:{Path(args.real).name}")
     else:
-        result = F.fid_of_samples(fake, dataset, args.data_dir, n_real=args.n_real, split=args.split,
-                                  seed=args.seed, extractor=extractor)
+        result = fid_of_samples(fake, dataset, args.data_dir, n_real=args.n_real, split=args.split,
+                                seed=args.seed, extractor=extractor)
     source = args.fake or f"run:{args.run_dir}"
     if args.json:
         print(json.dumps({**result.to_dict(), "fake": source}, indent=2))
@@ -148,7 +149,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
 
 def cmd_sanity(args: argparse.Namespace) -> int:
     """Run `seqgan fid-sanity`."""
-    from eval import fid as F
+    from seqgan.image.fid_dataset import sanity_rows
 
     if not 2 <= args.n <= 10000:
         raise UserError(f"-n must be in 2..10000 (the test split has 10,000 images), got {args.n}")
@@ -156,7 +157,7 @@ def cmd_sanity(args: argparse.Namespace) -> int:
         from seqgan.base.outputs import check_output_file
 
         check_output_file(args.out, "--out")
-    rows = F.sanity_rows(args.dataset, args.data_dir, n=args.n, seed=args.seed, device=args.device)
+    rows = sanity_rows(args.dataset, args.data_dir, n=args.n, seed=args.seed, device=args.device)
     if args.out:
         from seqgan.core.checkpoint import atomic_write_json
 
@@ -174,11 +175,13 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
 def cmd_extractor(args: argparse.Namespace) -> int:
     """Run `seqgan fid-extractor`."""
-    from eval import fid as F
+    from dataclasses import asdict
 
-    ext = F.load_or_train_extractor(args.dataset, args.data_dir, device=args.device, retrain=args.retrain)
+    from seqgan.image.fid_extractor import load_or_train_extractor
+
+    ext = load_or_train_extractor(args.dataset, args.data_dir, device=args.device, retrain=args.retrain)
     info = {"extractor": ext.name, "dataset": ext.dataset, "test_accuracy": ext.accuracy, "checksum": ext.checksum,
-            "train_seconds": ext.train_seconds, "cache": str(ext.path), "spec": F.asdict(ext.spec)}
+            "train_seconds": ext.train_seconds, "cache": str(ext.path), "spec": asdict(ext.spec)}
     if args.json:
         print(json.dumps(info, indent=2))
     else:

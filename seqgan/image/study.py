@@ -15,9 +15,10 @@ from pathlib import Path
 from eval.significance import mean_std
 from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from seqgan.core.lifecycle import RunDir
 from seqgan.core.log import MetricsLog
 from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
-from seqgan.image.run import train_image
+from seqgan.image.run import IMAGE, train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
 
 STILL_FALLING = 0.01  # a relative drop of the mean FID between the last two evaluations that says "not converged"
@@ -80,10 +81,9 @@ def finished_metrics(run_dir: Path, config: ImageConfig) -> dict | None:
     if not all(path.exists() for path in paths):
         return None
     try:
-        # upgraded to this version's keys (new keys take their defaults), as a resumed run's config is
-        stored = ImageConfig.from_dict(json.loads(paths[0].read_text(encoding="utf-8"))["config"]).to_dict()
+        stored = RunDir(run_dir, IMAGE).read_record()["config"]  # upgraded to this version's keys, as on resume
         final = json.loads(paths[1].read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError, UserError):
+    except (OSError, ValueError, UserError):
         return None  # let train_image resume it and report any real problem
     return final if json.loads(json.dumps(stored)) == json.loads(json.dumps(config.to_dict())) else None
 
@@ -98,26 +98,26 @@ def run_history(run_dir: Path) -> dict:
     return {"fid_curve": curve, "minutes": seconds / 60}
 
 
-def _ranks(values: list[float]) -> list[float]:
+def ranks(values: list[float]) -> list[float]:
     """Ranks 1..n (ties share their mean rank)."""
     order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
+    out = [0.0] * len(values)
     i = 0
     while i < len(order):
         j = i
         while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
             j += 1
         for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
+            out[order[k]] = (i + j) / 2 + 1
         i = j + 1
-    return ranks
+    return out
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman's rank correlation of two equally long lists (None for fewer than 3 or constant ranks)."""
     if len(a) < 3:
         return None
-    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ranks(a), ranks(b)
     ma, mb = statistics.fmean(ra), statistics.fmean(rb)
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
     var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
@@ -153,7 +153,7 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
                        **_curve_summary([per_seed[s] for s in per_seed])}
     for key, rank_key in (("fid_mean", "rank"), ("survey_fid", "survey_rank")):
         names = [n for n in table if table[n][key] is not None]
-        for name, rank in zip(names, _ranks([table[n][key] for n in names])):
+        for name, rank in zip(names, ranks([table[n][key] for n in names])):
             table[name][rank_key] = rank
     both = [n for n in table if table[n]["survey_fid"] is not None]
     first = next(iter(next(iter(results.values())).values()))

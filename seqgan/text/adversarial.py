@@ -100,10 +100,10 @@ class SeqGANPair:
         from seqgan.text.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
 
         g, adv = self.config.generator, self.config.adversarial
-        self.ss_epochs += 1
-        omega = omega_for_epoch(self.ss_epochs, adv.ss_start, adv.ss_decay)
+        omega = omega_for_epoch(self.ss_epochs + 1, adv.ss_start, adv.ss_decay)
         metrics = mle_epoch(self.generator, self.g_mle_opt, self.real, g.batch_size, g.grad_clip, gen,
                             self.real_mask, lambda m, ids, mask: scheduled_sampling_loss(m, ids, omega, gen, mask))
+        self.ss_epochs += 1  # only once the epoch is whole: a Ctrl-C can pause it, and the resume redoes this call
         return {"g_ss_nll": metrics["g_mle_nll"], "ss_omega": omega}
 
     def g_step(self, gen: torch.Generator) -> dict[str, float]:

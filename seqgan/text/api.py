@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,10 +19,16 @@ from seqgan.core.log import MetricsLog, eval_records
 from seqgan.core.loop import snapshot_name
 from seqgan.text.config import ExperimentConfig, apply_overrides
 from seqgan.text.presets import get_preset
-from seqgan.text.run import PHASE_NAMES, Run, best_eval, load_run, resolve_checkpoint, train
+from seqgan.text.run import PHASE_NAMES, Run, best_eval, load_run, read_run_config, resolve_checkpoint, train
 
 __all__ = ["experiment", "train", "load_run", "sample_run", "sample_texts", "test_texts", "unknown_prefix_words",
            "describe_checkpoint"]
+
+PROGRESS_STEPS = 10  # `sample_run` with progress: chunks, each followed by a progress call
+# methods whose adversarial phase trains G otherwise than its pretraining did: when `--checkpoint best` picks an
+# epoch before that phase, the checkpoint line says in words that it is the pretrained G
+ADVERSARIAL_TRAINING = ("seqgan", "ss", "pg-bleu")
+PRETRAINED_BEST = "best is the pretrained generator, before adversarial training"
 
 
 def experiment(name: str = "oracle", seed: int = 1, overrides: list[str] | None = None,
@@ -68,17 +76,36 @@ def unknown_prefix_words(run: Run, prefix: str | None) -> list[str]:
 
 @torch.no_grad()
 def sample_run(run: Run, n: int, seed: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-               prefix: str | None = None) -> list[dict]:
+               prefix: str | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:
     """n samples from a loaded run, each {"text", "ids", "logprob"} (log-probability in nats under G).
 
     On text, "ids" end with the first <eos>, included (the tokens `logprob` scores); the padding after it is
     dropped. A sample that reaches the length limit without <eos> keeps all its ids. A prompt's words outside
     the vocabulary become <unk> (see `unknown_prefix_words`).
+
+    Args:
+        progress: called with the number of samples done, after each of PROGRESS_STEPS chunks. The samples are
+            the same with it as without: G draws all of a batch's uniforms first, and on the CPU consecutive
+            chunks draw the same numbers from one generator as one batch would (on CUDA they would not, so
+            there the run is sampled in one batch and `progress` called once).
     """
     g = run.pair.generator
     g.eval()
     gen = torch.Generator(device=run.device).manual_seed(seed)
     prefix_ids = _prefix_ids(run, prefix)
+    chunk = math.ceil(n / PROGRESS_STEPS) if progress is not None and gen.device.type == "cpu" else n
+    records: list[dict] = []
+    for start in range(0, n, max(chunk, 1)):
+        records += _sample_batch(run, min(chunk, n - start), gen, temperature, top_k, top_p, prefix_ids)
+        if progress is not None:
+            progress(len(records))
+    return records
+
+
+def _sample_batch(run: Run, n: int, gen: torch.Generator, temperature: float, top_k: int, top_p: float,
+                  prefix_ids: list[int] | None) -> list[dict]:
+    """`sample_run`'s records of one batch of n samples, drawn from `gen`."""
+    g = run.pair.generator
     if top_k == 0 and top_p == 1.0 and prefix_ids is None:
         ids = g.sample(n, gen, temperature)  # the fast exact path
     else:
@@ -117,6 +144,8 @@ def describe_checkpoint(run_dir: str | Path, checkpoint: str = "last") -> tuple[
         position: tuple[str, int] | None = (phase, int(epoch_text))
         g_epoch = position[1]
         label = spec if spec == f"{phase}:{epoch_text}" else f"{spec} ({phase}:{epoch_text})"
+        if spec == "best" and _before_adversarial_training(run_dir, phase):
+            label += f": {PRETRAINED_BEST}"
     else:
         position = _checkpoint_position(path)
         if position is None:
@@ -142,6 +171,13 @@ def describe_checkpoint(run_dir: str | Path, checkpoint: str = "last") -> tuple[
     flag = "best" if best_eval(records)[0] is best else where
     return label, (f"note: {spec} has {key} {mine[-1][key]:.4f}; best is {where} with {best[key]:.4f} "
                    f"(--checkpoint {flag})")
+
+
+def _before_adversarial_training(run_dir: Path, phase: str) -> bool:
+    """Whether `phase` comes before the adversarial phase of a run whose method trains adversarially there
+    (the best held-out NLL usually is before it: adversarial training trades likelihood for sample quality)."""
+    pretraining = PHASE_NAMES[:PHASE_NAMES.index("adversarial")]
+    return phase in pretraining and read_run_config(run_dir).adversarial.method in ADVERSARIAL_TRAINING
 
 
 def sample_texts(run_dir: str | Path, n: int, seed: int = 0) -> list[str]:

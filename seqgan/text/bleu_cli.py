@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         args: parsed `seqgan bleu` arguments.
     """
     from eval import bleu as B
+    from seqgan.text.tokenization import run_tokenization
 
     orders = parse_orders(args.orders)
     smoothing = B.normalize_smoothing(args.smoothing)
@@ -203,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
 
     # one tokenization for both sides; with a run's tokenizer, references are cut as the run cut its test split
     if args.tokenizer_from is not None:
-        run_tok = B.run_tokenization(args.tokenizer_from)
+        run_tok = run_tokenization(args.tokenizer_from)
         tok = run_tok.label
         hyps = run_tok.tokens(hyp_lines)
         refs = run_tok.references(ref_lines) if ref_lines is not None else None

@@ -7,9 +7,11 @@ import json
 import sys
 
 from seqgan.base.errors import UserError
-from seqgan.text.config import ADVERSARIAL_METHODS, flatten_config, seed_arg
+from seqgan.core.config import add_sampling_arguments, flatten_config, parse_seeds
+from seqgan.text.config import ADVERSARIAL_METHODS
 
 FEW_SAMPLES = 256  # `sample -n` up to this runs on one thread
+PROGRESS_SAMPLES = 1000  # `sample -n` from this many on reports its progress on stderr
 MAX_SAMPLES = 1_000_000  # `sample -n`: a bound on one call's memory (about 1 kB per sample)
 CHECKPOINT_HELP = ("last (default); best (lowest held-out NLL among evaluations); an evaluated epoch: 30 "
                    "(adversarial) or PHASE:EPOCH, e.g. pretrain_g:20; or a phase's end, e.g. pretrain_d")
@@ -44,11 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("sample", help="draw sequences from a trained run")
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("-n", type=int, default=10, help="number of sequences")
+    add_sampling_arguments(p, "sequences", 10, CHECKPOINT_HELP)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--checkpoint", default="last", help=CHECKPOINT_HELP)
     p.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = all)")
     p.add_argument("--prefix", default=None, help="a prompt every sample continues (text, or ids for the oracle)")
@@ -195,7 +194,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _say_checkpoint(args.run_dir, args.checkpoint)
     if unknown:
         print(f"warning: --prefix words outside the vocabulary become <unk>: {' '.join(unknown)}", file=sys.stderr)
-    records = sample_run(run, args.n, args.seed, args.temperature, args.top_k, args.top_p, args.prefix)
+    report = _sampling_progress(args.n) if args.n >= PROGRESS_SAMPLES else None
+    records = sample_run(run, args.n, args.seed, args.temperature, args.top_k, args.top_p, args.prefix, report)
     if args.format == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     else:
@@ -205,6 +205,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _sampling_progress(n: int):
+    """What `sample_run` calls as samples get done: a bar on a terminal, else one line on stderr per call (the
+    API's PROGRESS_STEPS chunks: one line per ~10%)."""
+    from seqgan.core.log import progress, progress_line
+
+    if sys.stderr.isatty():
+        bar = progress(n, "sampling")
+
+        def tick(done: int) -> None:
+            bar.update(done - bar.n)
+            if done >= n:
+                bar.close()
+
+        return tick
+    return lambda done: progress_line(f"sampled {done:,} of {n:,} ({done / n:.0%})")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -265,17 +282,9 @@ def parse_temperatures(text: str) -> tuple[float, ...]:
     return temps
 
 
-def parse_seeds(text: str) -> list[int]:
-    """`--seeds 1,2,3` as a list of ints; anything else is a one-line UserError."""
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError as err:
-        raise UserError(f"--seeds must be comma-separated integers (got {text!r})") from err
-
-
 def cmd_experiments(args: argparse.Namespace) -> int:
     """seqgan experiments."""
-    from seqgan.text.config import _all_keys
+    from seqgan.core.config import all_keys
     from seqgan.text.presets import PRESETS
 
     for name, (description, _) in PRESETS.items():
@@ -285,7 +294,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
         flat = flatten_config(ExperimentConfig().to_dict())
         print("\nconfig keys (--set KEY=VALUE), with the paper defaults:")
-        for key in _all_keys(ExperimentConfig):
+        for key in all_keys(ExperimentConfig):
             print(f"  {key} = {flat[key]}")
     return 0
 

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     """seqgan compare."""
     from seqgan.base.outputs import check_output_folder
-    from seqgan.text.report import compare
+    from seqgan.text.report import compare, stderr_progress
 
     check_output_folder(args.out, "--out", [("run directory", run) for run in args.run_dirs])
     if args.n < 2:
@@ -59,7 +59,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = [x.strip() for x in args.names.split(",")] if args.names else None
     reference = None if args.reference.lower() == "none" else args.reference
     report = compare(args.run_dirs, args.out, names, args.n, args.seed, temps, reference, args.checkpoint,
-                     args.data_dir, args.curve_samples, plots=not args.no_plots)
+                     args.data_dir, args.curve_samples, plots=not args.no_plots, progress=stderr_progress())
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:

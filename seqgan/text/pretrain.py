@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seqgan.core.interrupt import pause_point, resumed_step_state
 from seqgan.text.fused import weighted_nll
 from seqgan.text.generator import LSTMGenerator
 
@@ -59,15 +60,23 @@ def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torc
             sampling passes its own).
     """
     model.train()
-    order = torch.randperm(data.shape[0], generator=gen, device=gen.device).to(data.device)
-    total, count = 0.0, 0
-    for lo in range(0, data.shape[0], batch_size):
+    resumed = resumed_step_state()  # Ctrl-C paused this epoch in a previous run: its order, from its next batch
+    if resumed is None:
+        order = torch.randperm(data.shape[0], generator=gen, device=gen.device).to(data.device)
+        first, total, count = 0, 0.0, 0
+    else:
+        order = resumed["order"].to(data.device)
+        first, total, count = resumed["next"], resumed["total"], resumed["count"]
+    for lo in range(first, data.shape[0], batch_size):
         idx = order[lo:lo + batch_size]
         batch_mask = None if mask is None else mask[idx]
         loss = loss_fn(model, data[idx], batch_mask)
         clipped_step(model, optimizer, loss, clip)
         total += loss.item() * idx.numel()
         count += idx.numel()
+        if lo + batch_size < data.shape[0]:  # an epoch is minutes on a real corpus: Ctrl-C may stop it here
+            pause_point({"order": order, "next": lo + batch_size, "total": total, "count": count},
+                        (lo + batch_size) / data.shape[0])
     return {"g_mle_nll": total / max(count, 1)}
 
 

@@ -24,8 +24,10 @@ from eval.significance import mean_std
 from seqgan.base.errors import UserError
 from seqgan.base.outputs import check_output_folder, check_run_dir
 from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
+from seqgan.core.lifecycle import RunDir
 from seqgan.core.log import MetricsLog
-from seqgan.text.config import ExperimentConfig, apply_overrides, check_same_config
+from seqgan.text.config import ExperimentConfig, apply_overrides
+from seqgan.text.frontier import RULE_TEXT, beyond_cell
 from seqgan.text.report import (
     DEFAULT_TEMPERATURES,
     mean_cell,
@@ -36,7 +38,7 @@ from seqgan.text.report import (
     study_verdict,
     verdict_markdown,
 )
-from seqgan.text.run import RESUMABLE_CHANGES, train
+from seqgan.text.run import TEXT, train
 
 # name -> config overrides of the adversarial phase
 METHODS: dict[str, list[str]] = {
@@ -124,14 +126,7 @@ def check_study(base: ExperimentConfig, seeds: list[int], methods: list[str], ou
         for name, cfg in configs.items():
             run_dir = out_dir / _seed_dir_name(seed) / name
             check_run_dir(run_dir, "seqgan study", "--out")
-            config_path = run_dir / "config.json"
-            if config_path.is_file():  # an earlier study's run: it must resume with the same settings
-                try:
-                    stored = ExperimentConfig.from_dict(
-                        json.loads(config_path.read_text(encoding="utf-8"))["config"]).to_dict()
-                except (OSError, ValueError, KeyError, TypeError, UserError) as err:
-                    raise UserError(f"{config_path} is unreadable ({err}); use a new --out") from err
-                check_same_config(run_dir, stored, cfg.to_dict(), RESUMABLE_CHANGES)
+            RunDir(run_dir, TEXT).check_config(cfg, "--out")  # an earlier study's run resumes with the same settings
             needs_corpus |= is_text and not (run_dir / "data" / "test.txt").is_file()
     if needs_corpus:  # read the corpus once now: a bad file or an empty split must not surface after training
         from text_data.corpus import load_corpus
@@ -298,10 +293,9 @@ def frontier_markdown(frontier: dict, names: dict[str, str]) -> str:
     temps = ", ".join(f"{t:g}" for t in frontier["temperatures"])
     lines = [f"| model | beyond {base}'s temperature curve (NLL-test, NLL-oracle; seeds) |", "|---|---|"]
     for m, flags in frontier["beyond"].items():
-        lines.append(f"| {names.get(m, m)} | {sum(map(bool, flags.values()))} of {len(flags)} |")
+        lines.append(f"| {names.get(m, m)} | {beyond_cell(flags)} |")
     lines += ["", f"Temperature curve: {base} sampled at {temps}, {frontier['n']} samples per point (sampling seed "
-                  f"{frontier['sampling_seed']}); \"beyond\" = no point of its Pareto front (joined by straight "
-                  "lines) has both NLL-test and NLL-oracle as low."]
+                  f"{frontier['sampling_seed']}); " + RULE_TEXT.format(x="NLL-test", y="NLL-oracle") + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,6 @@ and vocabulary. The max length is data.seq_len, or with data.seq_len=0 sized fro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,16 +18,9 @@ from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_text
 from seqgan.text.config import DataConfig, ExperimentConfig
 from seqgan.text.generator import LSTMGenerator
+from text_data import run_codec
 from text_data.corpus import Splits, load_corpus, read_text_file
-from text_data.dataset import (
-    AUTO_LEN_CAP,
-    AUTO_LEN_PERCENTILE,
-    Encoded,
-    auto_max_len,
-    encode_lines,
-    model_texts,
-    token_lengths,
-)
+from text_data.dataset import AUTO_LEN_CAP, AUTO_LEN_PERCENTILE, Encoded, encode_lines, resolve_max_len
 from text_data.tokenizer import BOS, EOS, PAD, build_tokenizer, decode, load_tokenizer, save_tokenizer
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -109,25 +101,15 @@ class TextTask:
 def resolve_seq_len(data: DataConfig, tok, train_lines: list[str]) -> tuple[int, list[str]]:
     """The max length T (<eos> included) of a text run, and a note on how it was chosen.
 
-    data.seq_len when it is set; with 0, the AUTO_LEN_PERCENTILE-th percentile of the training lines'
-    token counts plus the <eos>, at most AUTO_LEN_CAP: from the (saved) training split and tokenizer only, so
-    training, resuming, sampling and evaluating all get the same T.
+    data.seq_len when it is set; with 0, sized from the training lines by `text_data.dataset.resolve_max_len`
+    (the one rule, also used to read a run dir's T back: `text_data.run_codec`).
 
     Args:
         data: the run's data config.
         tok: the run's tokenizer.
         train_lines: the training split.
     """
-    if data.seq_len:
-        return data.seq_len, []
-    lengths = token_lengths(tok, train_lines)
-    seq_len = auto_max_len(lengths)
-    fit = int((lengths < seq_len).sum())  # tokens + <eos> <= T
-    wanted = int(auto_max_len(lengths, cap=10**9))
-    why = (f"the {AUTO_LEN_PERCENTILE:g}th percentile of the training lines' lengths + <eos>"
-           + (f", capped at {AUTO_LEN_CAP}" if wanted > seq_len else ""))
-    return seq_len, [f"max length {seq_len} tokens (<eos> included), {why}: {fit} of {len(lengths)} training "
-                     f"lines fit, the longest has {int(lengths.max())} tokens (--max-len sets it)"]
+    return resolve_max_len(data.seq_len, tok, train_lines)
 
 
 def loss_notes(lost: dict[str, tuple[int, int, int]], seq_len: int, how: str) -> list[str]:
@@ -192,20 +174,11 @@ def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Pat
 
 
 def texts_as_generated(run_dir: str | Path, lines: list[str]) -> list[str]:
-    """`lines` the way a text run's G writes text: its tokenizer, its max length (truncate or drop), decoded
-    as its samples are (`model_texts`), so human-written lines and samples differ only by the model.
+    """`lines` the way a text run's G writes text (`text_data.run_codec.texts_as_generated`): its tokenizer,
+    its max length (truncate or drop), decoded as its samples are.
 
     Args:
         run_dir: a text run's directory (config.json, tokenizer.json, data/train.txt).
         lines: the texts.
     """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    try:
-        config = ExperimentConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8"))["config"])
-    except (OSError, ValueError, KeyError) as err:
-        raise UserError(f"{config_path} is unreadable ({err}); is {run_dir} a text run directory?") from err
-    tok = load_tokenizer(run_dir / "tokenizer.json")
-    train = [] if config.data.seq_len else [x for x in read_text_file(run_dir / "data" / "train.txt") if x]
-    seq_len, _ = resolve_seq_len(config.data, tok, train)
-    return model_texts(tok, lines, seq_len, config.data.too_long)
+    return run_codec.texts_as_generated(run_dir, lines)

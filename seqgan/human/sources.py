@@ -2,7 +2,8 @@
 
 Human-written texts drawn alongside a text run (``--real`` when the first ``--system`` is a run directory)
 go through that run's tokenizer, max length and decoding, exactly as its samples do, so a rater cannot tell
-them apart by an ``<unk>``, a cut-off or the spacing: only the model differs.
+them apart by a cut-off or the spacing: only the model differs. (Which of these texts a study may show at
+all, given ``<unk>``, is decided in `draw`.)
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from seqgan.base.errors import UserError
+from text_data.tokenizer import TOKENIZER_FILE
 
-from .store import NAME_RE
+from .records import NAME_RE
 
 MAX_CHARS = 5000
 
@@ -68,6 +70,21 @@ def read_lines(path: Path) -> list[str]:
     return texts
 
 
+def check_enough(texts: list[str], n: int, what: str) -> None:
+    """UserError when a source has fewer than n items.
+
+    Args:
+        texts: the source's non-empty items.
+        n: how many are wanted (--per-system).
+        what: description for the error message.
+    """
+    if len(texts) < n:
+        raise UserError(
+            f"{what} has only {len(texts)} non-empty items, fewer than --per-system {n};"
+            " lower --per-system or supply more text"
+        )
+
+
 def choose(texts: list[str], n: int, seed: int, what: str) -> list[str]:
     """Pick n texts without replacement, reproducibly.
 
@@ -77,17 +94,14 @@ def choose(texts: list[str], n: int, seed: int, what: str) -> list[str]:
         seed: random seed.
         what: description for the error message.
     """
-    if len(texts) < n:
-        raise UserError(
-            f"{what} has only {len(texts)} non-empty items, fewer than --per-system {n};"
-            " lower --per-system or supply more text"
-        )
+    check_enough(texts, n, what)
     picked = sorted(random.Random(seed).sample(range(len(texts)), n))
     return [texts[i] for i in picked]
 
 
 def _api(name: str) -> Callable:
-    """A function from `seqgan.text.api`, or a UserError saying to pass a text file instead."""
+    """A function from `seqgan.text.api` (imported on use: it loads torch, which only run directories need), or
+    a UserError saying to pass a text file instead when that module cannot be imported."""
     hint = (
         f"this seqgan has no seqgan.text.api.{name}, needed to read a run directory; pass a text file"
         " with one item per line instead (--system NAME=FILE.txt / --real FILE.txt)"
@@ -102,24 +116,21 @@ def _api(name: str) -> Callable:
     return func
 
 
-def system_texts(source: str, n: int, seed: int) -> list[str]:
-    """n texts of one system: lines of a file, or samples drawn from a trained run directory.
+def run_samples(run_dir: Path, n: int, seed: int) -> list[str]:
+    """The non-empty texts among n samples drawn from a trained run directory.
 
     Args:
-        source: a file path or a run directory.
-        n: how many texts.
-        seed: random seed (for choosing lines, or passed to the sampler).
+        run_dir: the run directory.
+        n: how many samples to draw.
+        seed: the sampler's seed.
     """
-    path = Path(source)
-    if path.is_file():
-        return choose(read_lines(path), n, seed, str(path))
-    if path.is_dir():
-        texts = _api("sample_texts")(str(path), n, seed)
-        texts = [t for t in texts if isinstance(t, str) and t.strip()]
-        if len(texts) < n:
-            raise UserError(f"sampling {path} gave {len(texts)} non-empty texts, fewer than --per-system {n}")
-        return texts[:n]
-    raise UserError(f"{source} is neither a file nor a run directory; check the path")
+    texts = _api("sample_texts")(str(run_dir), n, seed)
+    return [t for t in texts if isinstance(t, str) and t.strip()]
+
+
+def is_text_run(run_dir: str | None) -> bool:
+    """Whether `run_dir` is a text run's directory (it has a tokenizer; an oracle or image run has none)."""
+    return run_dir is not None and (Path(run_dir) / TOKENIZER_FILE).is_file()
 
 
 def as_generated(run_dir: str | None, texts: list[str]) -> list[str]:
@@ -131,24 +142,22 @@ def as_generated(run_dir: str | None, texts: list[str]) -> list[str]:
         run_dir: the first --system's run directory, or None.
         texts: human-written texts.
     """
-    if run_dir is None or not (Path(run_dir) / "tokenizer.json").is_file():
+    if not is_text_run(run_dir):
         return texts
-    from seqgan.text.task import texts_as_generated
+    from text_data.run_codec import texts_as_generated  # imports torch: only when a text run is involved
 
     return [t for t in texts_as_generated(run_dir, texts) if t.strip()]
 
 
-def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> list[str]:
-    """n human-written texts: lines of a file, or ("test") the test split of the first system's run dir.
+def real_candidates(source: str, first_run_dir: str | None) -> tuple[list[str], str]:
+    """Every human-written text a study may draw from, and a description of where they come from.
 
-    With a text run as the first system, the texts pass through its tokenizer, max length and decoding
-    first (`as_generated`), like its samples.
+    Lines of a file, or ("test") the test split of the first system's run dir; with a text run as the first
+    system, as that run would write them (`as_generated`).
 
     Args:
         source: a file path, or "test".
         first_run_dir: the first --system's source if it is a run directory, else None.
-        n: how many texts.
-        seed: random seed for choosing them.
     """
     if source == "test" and not Path(source).exists():
         if first_run_dir is None:
@@ -157,8 +166,25 @@ def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> lis
                 " first --system is not a run directory; pass --real FILE.txt instead"
             )
         texts = [t for t in _api("test_texts")(first_run_dir) if isinstance(t, str) and t.strip()]
-        return choose(as_generated(first_run_dir, texts), n, seed, f"the test split of {first_run_dir}")
+        return as_generated(first_run_dir, texts), f"the test split of {first_run_dir}"
     path = Path(source)
     if not path.is_file():
         raise UserError(f"--real {source}: no such file; pass a text file of human-written lines or 'test'")
-    return choose(as_generated(first_run_dir, read_lines(path)), n, seed, str(path))
+    return as_generated(first_run_dir, read_lines(path)), str(path)
+
+
+def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> list[str]:
+    """n human-written texts: lines of a file, or ("test") the test split of the first system's run dir.
+
+    With a text run as the first system, the texts pass through its tokenizer, max length and decoding
+    first (`as_generated`), like its samples. A study draws them with `draw.draw_real`, which also leaves out
+    texts holding <unk>.
+
+    Args:
+        source: a file path, or "test".
+        first_run_dir: the first --system's source if it is a run directory, else None.
+        n: how many texts.
+        seed: random seed for choosing them.
+    """
+    texts, what = real_candidates(source, first_run_dir)
+    return choose(texts, n, seed, what)

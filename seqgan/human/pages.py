@@ -6,6 +6,9 @@ text. The page runs no inline script: the Content-Security-Policy only allows /a
 
 from __future__ import annotations
 
+# How many raters the printed next steps suggest inviting (`invite --n`), the README's example's number too.
+SUGGESTED_RATERS = 20
+
 BASE = """<!doctype html>
 <html lang="en">
 <head>
@@ -117,8 +120,7 @@ ORGANISER = """{% extends "base.html" %}
 </table>
 <p class="hint">Score = fraction of answers that said &ldquo;a person wrote it&rdquo;; interval clustered by
 {{ report.unit }}.</p>
-{% if real %}<p class="hint" id="real-note">Human-written texts taken with a text run went through its tokenizer,
-length limit and decoding like its samples, so unknown words show as &lt;unk&gt; in both.</p>{% endif %}
+{% if items_note %}<p class="hint" id="real-note">{{ items_note }}</p>{% endif %}
 
 <table id="pairwise">
   <thead><tr><th>comparison</th><th class="num">difference</th><th class="num">Welch t-test p</th>
@@ -154,7 +156,7 @@ Download: <a href="{{ url_for('organiser_csv', token=token) }}">answers.csv</a> 
   </tr>
   {% else %}
   <tr><td colspan="5">No raters yet: run
-    <code>seqgan human-eval invite --study {{ study_name }} --n 10</code>.</td></tr>
+    <code>seqgan human-eval invite --study {{ study_name }} --n {{ suggested_raters }}</code>.</td></tr>
   {% endfor %}
   </tbody>
 </table>

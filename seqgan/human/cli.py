@@ -16,11 +16,14 @@ from pathlib import Path
 from seqgan.base.errors import OneLineParser, UserError
 from seqgan.base.outputs import check_output_file, write_output_text
 
+from .pages import SUGGESTED_RATERS
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def _create(args: argparse.Namespace) -> int:
-    from .sources import parse_system, real_texts, system_texts
+    from .draw import UNK_RULE, Drawn, draw_real, draw_system
+    from .sources import is_text_run, parse_system
     from .store import Study, SystemSpec
 
     if args.per_system < 1:
@@ -29,39 +32,49 @@ def _create(args: argparse.Namespace) -> int:
         raise UserError(f"{args.study} already exists; pick another --study path or delete the old one first")
     check_output_file(args.study, "--study")  # a path under a file, a missing folder, a run's own file
     specs: list[SystemSpec] = []
-    texts: dict[str, list[str]] = {}
+    drawn: dict[str, Drawn] = {}
     for spec in args.system:
         name, source = parse_system(spec)
-        if name in texts:
+        if name in drawn:
             raise UserError(f"--system {name} is given twice; give each system a different name")
-        texts[name] = system_texts(source, args.per_system, args.seed)
+        drawn[name] = draw_system(name, source, args.per_system, args.seed)
         specs.append(SystemSpec(name, source))
+    first = specs[0].source if Path(specs[0].source).is_dir() else None
     if args.real is not None:
-        if args.real_name in texts:
+        if args.real_name in drawn:
             raise UserError(
                 f"--system {args.real_name} clashes with the real texts' name; rename it or pass --real-name"
             )
-        first = specs[0].source if Path(specs[0].source).is_dir() else None
-        texts[args.real_name] = real_texts(args.real, first, args.per_system, args.seed)
+        drawn[args.real_name] = draw_real(args.real_name, args.real, first, args.per_system, args.seed)
         source = f"test split of {first}" if args.real == "test" and first else args.real
         specs.append(SystemSpec(args.real_name, source, is_real=True))
+    texts = {name: d.texts for name, d in drawn.items()}
     config = {
         "systems": args.system,
         "real": args.real,
         "per_system": args.per_system,
         "seed": args.seed,
         "fluency": args.fluency,
+        "real_through_run": first if args.real is not None and is_text_run(first) else None,
+        "unk_rule": UNK_RULE,
+        "draws": {name: d.record() for name, d in drawn.items()},
     }
     with Study.create(
         args.study, specs, texts, args.seed, fluency=args.fluency, title=args.title, config=config
     ) as study:
         n = study.item_count()
+    for d in drawn.values():
+        if d.warning():
+            print(f"warning: {d.warning()}", file=sys.stderr)
     parts = ", ".join(f"{len(texts[s.name])} from {s.name}" for s in specs)
     print(
         f"created {args.study}: {n} blinded items ({parts}), seed {args.seed}"
         f"{', with a fluency question' if args.fluency else ''}"
     )
-    print(f"next: seqgan human-eval invite --study {args.study} --n 10")
+    left_out = ", ".join(f"{d.name} {d.dropped_unk} of {d.considered}" for d in drawn.values() if d.dropped_unk)
+    if left_out:
+        print(f"texts left out for <unk> (no item shows one): {left_out}")
+    print(f"next: seqgan human-eval invite --study {args.study} --n {SUGGESTED_RATERS}")
     return 0
 
 
@@ -139,7 +152,7 @@ def _invite(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .app import serve
+    from .server import serve
 
     return serve(
         args.study,
@@ -344,12 +357,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `human-eval` on its own (``python -m eval.human ACTION ...``); same exit codes as `seqgan`.
+    """Run `human-eval` on its own (``python -m seqgan.human ACTION ...``); same exit codes as `seqgan`.
 
     Args:
         argv: arguments after ``human-eval``; default sys.argv[1:].
     """
-    parser = OneLineParser(prog="python -m eval.human")
+    parser = OneLineParser(prog="python -m seqgan.human")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["human-eval", *(sys.argv[1:] if argv is None else argv)])
     try:

@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from eval.human_stats import Answer, analyse
 from seqgan.base.errors import UserError
 
-from .stats import Answer, analyse
-from .store import LABEL_RE, Study
+from .records import LABEL_RE
+from .store import Study
 
 ANSWER_COLUMNS = ["rater", "item", "system", "answer", "fluency", "answered_at", "source"]
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"), and generated
@@ -57,6 +58,10 @@ def study_report(
         "fluency_question": study.fluency,
         "raters_invited": len(study.raters()),
     }
+    config = study.config()
+    if "draws" in config:  # how the items were drawn (studies made before the <unk> rule did not record it)
+        report["study"]["unk_rule"] = config.get("unk_rule")
+        report["study"]["draws"] = config["draws"]
     return report
 
 

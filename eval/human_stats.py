@@ -1,4 +1,4 @@
-"""Statistics for a human-or-machine study, in numpy and the standard library only.
+"""Statistics for a human-or-machine study (numpy; the t distribution and Welch's test are scipy's).
 
 The score of a system is the fraction of its answers that said "written by a person" (the SeqGAN paper's
 human score). Answers by one rater (or on one item) are not independent, so confidence intervals treat the
@@ -20,14 +20,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 
-from eval.significance import betainc  # one incomplete-beta implementation for the whole toolkit
+from eval.significance import betainc, welch_t_test  # betainc re-exported: part of this module's interface
 
 __all__ = ["betainc", "t_sf2", "t_cdf", "t_ppf", "welch_ttest", "fleiss_kappa", "analyse"]
 
 
 def t_sf2(t: float, df: float) -> float:
-    """Two-sided tail probability P(|T| >= |t|) of Student's t distribution.
+    """Two-sided tail probability P(|T| >= |t|) of Student's t distribution (2 * scipy.stats.t.sf(|t|, df)).
 
     Args:
         t: the statistic.
@@ -35,50 +36,29 @@ def t_sf2(t: float, df: float) -> float:
     """
     if math.isnan(t) or math.isnan(df):
         return math.nan
-    if math.isinf(t):
-        return 0.0
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
+    return float(2.0 * scipy.stats.t.sf(abs(t), df))
 
 
 def t_cdf(t: float, df: float) -> float:
-    """Cumulative distribution function of Student's t distribution.
+    """Cumulative distribution function of Student's t distribution (scipy.stats.t.cdf).
 
     Args:
         t: the point.
         df: degrees of freedom (> 0).
     """
-    half_tail = 0.5 * t_sf2(t, df)
-    return 1.0 - half_tail if t >= 0 else half_tail
+    return float(scipy.stats.t.cdf(t, df))
 
 
 def t_ppf(q: float, df: float) -> float:
-    """Quantile (inverse CDF) of Student's t distribution, by bisection on `t_cdf`.
+    """Quantile (inverse CDF) of Student's t distribution (scipy.stats.t.ppf).
 
     Args:
         q: probability in (0, 1).
         df: degrees of freedom (> 0).
     """
-    if not 0.0 < q < 1.0:
+    if not 0.0 < q < 1.0:  # scipy would return NaN or +-inf silently
         raise ValueError("t_ppf needs 0 < q < 1")
-    if q == 0.5:
-        return 0.0
-    if q < 0.5:
-        return -t_ppf(1.0 - q, df)
-    hi = 1.0
-    while t_cdf(hi, df) < q:
-        hi *= 2.0
-        if hi > 1e12:
-            return math.inf
-    lo = 0.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-13 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+    return float(scipy.stats.t.ppf(q, df))
 
 
 @dataclass(frozen=True)
@@ -93,23 +73,17 @@ class TTest:
 def welch_ttest(a: Sequence[float], b: Sequence[float]) -> TTest:
     """Welch's unequal-variance two-sample t-test (two-sided), as scipy's ttest_ind(equal_var=False).
 
+    NaN (no test) with fewer than 2 values in a group or no variance in either group (see
+    `eval.significance.welch_t_test`).
+
     Args:
         a: first sample (at least 2 values).
         b: second sample (at least 2 values).
     """
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    if x.size < 2 or y.size < 2:
+    if len(a) < 2 or len(b) < 2:
         return TTest(math.nan, math.nan, math.nan)
-    va = float(x.var(ddof=1)) / x.size
-    vb = float(y.var(ddof=1)) / y.size
-    diff = float(x.mean() - y.mean())
-    se2 = va + vb
-    if se2 == 0.0:
-        return TTest(math.nan, math.nan, math.nan)
-    t = diff / math.sqrt(se2)
-    df = se2 * se2 / (va * va / (x.size - 1) + vb * vb / (y.size - 1))
-    return TTest(t, df, t_sf2(t, df))
+    result = welch_t_test(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return TTest(result.statistic, result.df, result.p_value)
 
 
 @dataclass(frozen=True)

@@ -1,148 +1,25 @@
-"""The study file: one SQLite database holding the blinded items, the raters and every answer.
+"""A study (`Study`): reading and writing the blinded items, the raters and every answer of a study file.
 
-All SQL goes through `sqlite3` parameters. The database runs in WAL mode with ``synchronous=FULL``, and
-every write is one explicit transaction, so an answer that the server acknowledged survives the server
+The file itself (schema, creation, opening) is `database`; the rows are `records`, whose names are re-exported
+here. Every write is one explicit transaction, so an answer that the server acknowledged survives the server
 being killed. A rater answers an item at most once: the (rater, item) primary key makes a repeat a no-op.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import re
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan.base.errors import UserError
 
-SCHEMA_VERSION = 1
+from .database import create_database, now, open_database
+from .records import LABEL_RE, NAME_RE, TOKEN_RE, AnswerRow, NextItem, Progress, Rater, SystemSpec
 
-_SCHEMA = """
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-CREATE TABLE study (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    title TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    fluency INTEGER NOT NULL CHECK (fluency IN (0, 1)),
-    organiser_token TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    config TEXT NOT NULL
-);
-CREATE TABLE systems (
-    name TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    is_real INTEGER NOT NULL CHECK (is_real IN (0, 1)),
-    position INTEGER NOT NULL
-);
-CREATE TABLE items (
-    id INTEGER PRIMARY KEY,
-    code TEXT NOT NULL UNIQUE,
-    system TEXT NOT NULL REFERENCES systems(name),
-    text TEXT NOT NULL
-);
-CREATE TABLE raters (
-    id INTEGER PRIMARY KEY,
-    label TEXT NOT NULL UNIQUE,
-    token TEXT UNIQUE,
-    source TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE assignments (
-    rater_id INTEGER NOT NULL REFERENCES raters(id),
-    position INTEGER NOT NULL,
-    item_id INTEGER NOT NULL REFERENCES items(id),
-    PRIMARY KEY (rater_id, position),
-    UNIQUE (rater_id, item_id)
-);
-CREATE TABLE answers (
-    rater_id INTEGER NOT NULL REFERENCES raters(id),
-    item_id INTEGER NOT NULL REFERENCES items(id),
-    human INTEGER NOT NULL CHECK (human IN (0, 1)),
-    fluency INTEGER CHECK (fluency BETWEEN 1 AND 5),
-    answered_at TEXT NOT NULL,
-    source TEXT NOT NULL,
-    PRIMARY KEY (rater_id, item_id)
-);
-"""
-
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,100}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class SystemSpec:
-    """One source of items: its name, where its texts came from, and whether it is human-written."""
-
-    name: str
-    source: str
-    is_real: bool = False
-
-
-@dataclass(frozen=True)
-class Rater:
-    """A rater: database id, public label, secret token (None for raters imported from elsewhere)."""
-
-    id: int
-    label: str
-    token: str | None
-    source: str
-
-
-@dataclass(frozen=True)
-class NextItem:
-    """The item a rater sees next: its blinded code and text, how many they answered, how many in all."""
-
-    code: str
-    text: str
-    answered: int
-    total: int
-
-
-@dataclass(frozen=True)
-class AnswerRow:
-    """One stored answer, with the system resolved (never shown to raters)."""
-
-    rater: str
-    item: str
-    system: str
-    human: bool
-    fluency: int | None
-    answered_at: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far one rater got."""
-
-    label: str
-    token: str | None
-    source: str
-    answered: int
-    total: int
-    last_answer_at: str | None
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-    try:
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+__all__ = ["LABEL_RE", "NAME_RE", "TOKEN_RE", "AnswerRow", "NextItem", "Progress", "Rater", "Study", "SystemSpec"]
 
 
 class Study:
@@ -191,57 +68,7 @@ class Study:
             config: how the study was made (recorded as JSON).
         """
         path = Path(path)
-        if path.exists():
-            raise UserError(f"{path} already exists; pick another --study path or delete the old file first")
-        if not path.parent.exists():
-            raise UserError(f"folder {path.parent} does not exist; create it first")
-        items = [(spec.name, text) for spec in systems for text in texts[spec.name]]
-        rng = random.Random(seed)
-        rng.shuffle(items)
-        code_list: list[str] = []
-        while len(code_list) < len(items):
-            code = f"{rng.getrandbits(40):010x}"
-            if code not in code_list:
-                code_list.append(code)
-        # The file holds every secret token: create it readable by its owner only. SQLite gives the -wal and
-        # -shm files it makes later the database file's permissions, so they are 0600 too.
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError as err:
-            raise UserError(f"{path} already exists; pick another --study path or delete the old file first") from err
-        except OSError as err:
-            raise UserError(f"cannot create {path} ({err.strerror}); check the folder's permissions") from err
-        try:
-            conn = _connect(path)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            conn.execute(
-                "INSERT INTO study (id, title, seed, fluency, organiser_token, created_at, config)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?)",
-                (title, seed, int(fluency), secrets.token_urlsafe(24), _now(), json.dumps(config or {})),
-            )
-            conn.executemany(
-                "INSERT INTO systems (name, source, is_real, position) VALUES (?, ?, ?, ?)",
-                [(s.name, s.source, int(s.is_real), i) for i, s in enumerate(systems)],
-            )
-            conn.executemany(
-                "INSERT INTO items (code, system, text) VALUES (?, ?, ?)",
-                [(code, name, text) for code, (name, text) in zip(code_list, items, strict=True)],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            path.unlink(missing_ok=True)
-            raise
-        return cls(conn, path)
+        return cls(create_database(path, systems, texts, seed, fluency, title, config), path)
 
     @classmethod
     def open(cls, path: str | Path) -> Study:
@@ -251,26 +78,8 @@ class Study:
             path: the database file.
         """
         path = Path(path)
-        if not path.is_file():
-            raise UserError(
-                f"no study at {path}; create one with `seqgan human-eval create --study {path} ...`"
-            )
+        conn = open_database(path)
         try:
-            conn = _connect(path)
-        except sqlite3.DatabaseError as err:
-            raise UserError(f"{path} is not a readable SQLite study ({err}); check the path") from err
-        try:
-            row = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-            ).fetchone()
-            if row is None:
-                raise UserError(f"{path} is not a human-eval study (no schema_version table); check the path")
-            version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise UserError(
-                    f"{path} has study schema version {version}, this seqgan reads version {SCHEMA_VERSION};"
-                    " use the seqgan release that created it"
-                )
             return cls(conn, path)
         except sqlite3.DatabaseError as err:
             conn.close()
@@ -440,7 +249,7 @@ class Study:
                 token = secrets.token_urlsafe(18)
                 cur = self.conn.execute(
                     "INSERT INTO raters (label, token, source, created_at) VALUES (?, ?, 'web', ?)",
-                    (label, token, _now()),
+                    (label, token, now()),
                 )
                 rater_id = int(cur.lastrowid)
                 order = list(item_ids)
@@ -500,7 +309,7 @@ class Study:
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO answers (rater_id, item_id, human, fluency, answered_at, source)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (rater_id, row[0], int(bool(human)), fluency, _now(), source),
+                    (rater_id, row[0], int(bool(human)), fluency, now(), source),
                 )
                 results.append(cur.rowcount == 1)
             self.conn.execute("COMMIT")
@@ -532,13 +341,13 @@ class Study:
                 if label not in rater_ids:
                     cur = self.conn.execute(
                         "INSERT INTO raters (label, token, source, created_at) VALUES (?, NULL, 'import', ?)",
-                        (label, _now()),
+                        (label, now()),
                     )
                     rater_ids[label] = int(cur.lastrowid)
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO answers (rater_id, item_id, human, fluency, answered_at, source)"
                     " VALUES (?, ?, ?, ?, ?, 'import')",
-                    (rater_ids[label], item_ids[code], int(bool(human)), fluency, _now()),
+                    (rater_ids[label], item_ids[code], int(bool(human)), fluency, now()),
                 )
                 if cur.rowcount == 1:
                     added += 1
