@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "seqgan.text.commands",
     "seqgan.text.bleu_cli",
     "seqgan.text.compare_cli",
+    "seqgan.text.export_cli",
     "seqgan.image.fid_cli",
     "seqgan.human.cli",
     "seqgan.image.commands",

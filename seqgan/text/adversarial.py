@@ -17,7 +17,7 @@ from torch import nn
 
 from seqgan.text.config import ExperimentConfig
 from seqgan.text.fused import weighted_nll
-from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from seqgan.text.pretrain import clipped_step, discriminator_epoch, mle_epoch
 from seqgan.text.rollout import Rollout, ScoreFn
 
@@ -68,14 +68,14 @@ class SeqGANPair:
     """G, D, the rollout policy, their optimizers, and SeqGAN's update rules.
 
     Args:
-        generator: G (LSTM policy).
+        generator: G (the LSTM or the transformer policy).
         discriminator: D (CNN or RNN classifier).
         real: (N, T) real training sequences.
         config: the experiment config.
         mask_fn: maps ids (B, T) to a bool mask (False on padding), or None when nothing is padded.
     """
 
-    def __init__(self, generator: LSTMGenerator, discriminator: nn.Module, real: torch.Tensor,
+    def __init__(self, generator: TextGenerator, discriminator: nn.Module, real: torch.Tensor,
                  config: ExperimentConfig, mask_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.generator, self.discriminator, self.real, self.config = generator, discriminator, real, config
         self.mask_fn = mask_fn
@@ -135,9 +135,10 @@ class SeqGANPair:
         if adv.reduction == "mean":
             q = q / seqs.numel()
         self.generator.train()
-        hidden, _ = self.generator.lstm(self.generator.embedding(self.generator.shift_right(seqs)))  # (B, T, H)
-        loss, nll = weighted_nll(hidden.flatten(0, 1), self.generator.out.weight, self.generator.out.bias,
-                                 seqs.flatten(), q.flatten())  # Eq. 37 as a loss: -sum Q log G
+        hidden = self.generator.features(seqs)  # (B, T, H)
+        weight, bias, h_bound = self.generator.output_layer()
+        loss, nll = weighted_nll(hidden.flatten(0, 1), weight, bias, seqs.flatten(), q.flatten(),
+                                 h_bound)  # Eq. 37 as a loss: -sum Q log G
         grad_norm = clipped_step(self.generator, self.g_pg_opt, loss, self.config.generator.grad_clip)
         self.rollout.update_()  # delayed update of the rollout policy
         return {"g_reward": mean_reward, "g_pg_loss": loss.item(), "g_grad_norm": grad_norm,

@@ -73,19 +73,34 @@ class DataConfig:
                "share, e.g. --split 0.8,0.1,0.1")
 
 
+GENERATOR_KINDS = ("lstm", "gpt2")
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The LSTM policy G (paper: embedding 32, hidden 32, Adam 0.01, grad-norm clip 5, batch 64)."""
+    """The policy G: the paper's LSTM (embedding 32, hidden 32, Adam 0.01, grad-norm clip 5, batch 64), or a
+    GPT-style causal transformer built from scratch on the run's vocabulary (kind gpt2)."""
 
-    emb_dim: int = 32
-    hidden_dim: int = 32
-    init_std: float = 0.1
+    kind: str = "lstm"  # "lstm" (the paper's) or "gpt2" (transformers' GPT2LMHeadModel, from scratch)
+    emb_dim: int = 32  # lstm
+    hidden_dim: int = 32  # lstm
+    init_std: float = 0.1  # lstm: N(0, init_std^2) weights (gpt2 uses its own initialisation, from the run's seed)
+    layers: int = 2  # gpt2: transformer blocks
+    heads: int = 2  # gpt2: attention heads (width must be a multiple)
+    width: int = 64  # gpt2: model width (embedding and hidden size)
+    dropout: float = 0.0  # gpt2: dropout of embeddings, attention and residuals (0 keeps G deterministic)
     lr: float = 0.01
     grad_clip: float = 5.0
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        check(self.kind in GENERATOR_KINDS, f"generator.kind must be one of {', '.join(GENERATOR_KINDS)}, "
+              f"not {self.kind!r}")
         check(self.emb_dim >= 1 and self.hidden_dim >= 1, "generator sizes must be >= 1")
+        check(min(self.layers, self.heads, self.width) >= 1, "generator.layers, heads and width must be >= 1")
+        check(self.width % self.heads == 0,
+              f"generator.width ({self.width}) must be a multiple of generator.heads ({self.heads})")
+        check(0.0 <= self.dropout < 1.0, "generator.dropout must be in [0, 1)")
         check(self.lr > 0 and self.batch_size >= 1, "generator.lr must be > 0 and batch_size >= 1")
         check(self.init_std > 0 and self.grad_clip >= 0, "generator.init_std must be > 0, grad_clip >= 0")
 

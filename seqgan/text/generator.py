@@ -1,4 +1,7 @@
-"""The LSTM policy generator G_theta of SeqGAN (and the oracle, which is the same network with fixed weights)."""
+"""The LSTM policy generator G_theta of SeqGAN (and the oracle, which is the same network with fixed weights).
+
+It implements `seqgan.text.generator_api.TextGenerator`, the interface the rest of the code uses.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import torch
 from torch import nn
 
 from seqgan.text.fused import linear_softmax_nll
+from seqgan.text.generator_api import pad_after_eos
 from seqgan.text.sampling import SoftmaxSampler, filtered_sample
 
 SCORE_ROWS = 2048  # token rows per log-softmax buffer when scoring without gradients
@@ -77,6 +81,21 @@ class LSTMGenerator(nn.Module):
         """Logits (B, T, V) for input ids (B, T)."""
         hidden, _ = self.lstm(self.embedding(inputs))  # (B, T, H)
         return self.out(hidden)  # (B, T, V)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced LSTM outputs (B, T, H) for ids (B, T): entry t produces the logits of ids[:, t]."""
+        hidden, _ = self.lstm(self.embedding(self.shift_right(ids)))  # (B, T, H)
+        return hidden
+
+    def output_layer(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """(weight, bias, 1.0): an LSTM's outputs are bounded by 1, so the fused softmax needs no max pass."""
+        return self.out.weight, self.out.bias, 1.0
+
+    def temper_(self, temperature: float) -> None:
+        """softmax(logits / temperature) from now on: the output layer divided by it (exact)."""
+        with torch.no_grad():
+            self.out.weight.div_(temperature)
+            self.out.bias.div_(temperature)
 
     def token_log_probs(self, ids: torch.Tensor) -> torch.Tensor:
         """log G(y_t | y_<t) for every position, (B, T), differentiable."""
@@ -177,12 +196,37 @@ class LSTMGenerator(nn.Module):
             out[:, t] = tokens
         return self.pad_after_eos(out)
 
+    @torch.no_grad()
+    def complete_prefixes(self, seqs: torch.Tensor, n: int, uniforms: torch.Tensor) -> torch.Tensor:
+        """All n completions of every proper prefix of seqs (B, T), (T-1, n, B, T) (`seqgan.text.rollout`).
+
+        Rows are ordered by prefix length, so at generation step s the rows still generating are exactly the
+        first n*B*(s-1): each step is one slice, and the prefix states come from one pass over seqs.
+        Row r = ((t-1) * n + i) * B + b of uniforms ((T-1) * n * B, T) completes seqs[b, :t].
+        """
+        B, T = seqs.shape
+        NB = n * B
+        R = (T - 1) * NB
+        stepper = LSTMStepper(self)
+        prefix_h, prefix_c = self.prefix_states(seqs)  # (B, T, H): entry t produces token t+1
+        out = seqs.repeat(R // B, 1)  # (R, T) every row starts as a copy of its sequence
+        h = torch.empty(R, self.hidden_dim, device=seqs.device, dtype=prefix_h.dtype)
+        c = torch.empty_like(h)
+        tokens = torch.empty(R, dtype=torch.long, device=seqs.device)
+        for s in range(2, T + 1):  # generate token s (1-based) for rows whose prefix length t < s
+            active, joining = NB * (s - 1), NB * (s - 2)
+            if joining:  # rows already rolling: feed the token they drew at step s-1
+                h[:joining], c[:joining] = stepper.step(tokens[:joining], h[:joining], c[:joining])
+            # rows with prefix length s-1 join now, from the cached state that produces token s
+            h[joining:active] = prefix_h[:, s - 1].repeat(n, 1)
+            c[joining:active] = prefix_c[:, s - 1].repeat(n, 1)
+            tokens[:active] = stepper.sampler.sample(h[:active], uniforms[:active, s - 1])
+            out[:active, s - 1] = tokens[:active]
+        return self.pad_after_eos(out).view(T - 1, n, B, T)
+
     def pad_after_eos(self, ids: torch.Tensor) -> torch.Tensor:
         """Replace every token after the first EOS with padding (no-op without an EOS token)."""
-        if self.eos_token is None:
-            return ids
-        after_eos = (ids == self.eos_token).long().cumsum(dim=1) - (ids == self.eos_token).long()  # (B, T)
-        return ids.masked_fill(after_eos > 0, self.pad_token)
+        return pad_after_eos(ids, self.eos_token, self.pad_token)
 
     def architecture(self) -> dict:
         """The shape-defining hyper-parameters, compared on resume."""

@@ -17,6 +17,7 @@ from seqgan.base.paths import data_root
 from seqgan.core.lifecycle import eval_seed
 from seqgan.text.config import ExperimentConfig
 from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from seqgan.text.oracle import (
     ORACLE_DIR,
     PARAMS_FILE,
@@ -56,11 +57,11 @@ class OracleTask:
         """What a checkpoint must agree with."""
         return {"oracle": self.oracle_name}
 
-    def evaluate(self, generator: LSTMGenerator, config: ExperimentConfig) -> dict:
+    def evaluate(self, generator: TextGenerator, config: ExperimentConfig) -> dict:
         """NLL-oracle of fresh samples and NLL-test of the held-out set, in nats per token."""
         return {k: v for k, v in self.final(generator, config).items() if not k.endswith("signature")}
 
-    def final(self, generator: LSTMGenerator, config: ExperimentConfig, temperature: float = 1.0) -> dict:
+    def final(self, generator: TextGenerator, config: ExperimentConfig, temperature: float = 1.0) -> dict:
         """The same, with signatures; `temperature` applies to the samples scored by the oracle."""
         generator.eval()
         oracle = nll_oracle(self.oracle, generator, config.eval.num_samples, eval_seed(config), temperature,

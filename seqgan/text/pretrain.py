@@ -10,28 +10,28 @@ from torch.nn import functional as F
 
 from seqgan.core.interrupt import pause_point, resumed_step_state
 from seqgan.text.fused import weighted_nll
-from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 
-LossFn = Callable[[LSTMGenerator, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+LossFn = Callable[[TextGenerator, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
-def mean_token_nll(model: LSTMGenerator, hidden: torch.Tensor, ids: torch.Tensor,
+def mean_token_nll(model: TextGenerator, hidden: torch.Tensor, ids: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean NLL of the target ids (B, T) given G's hidden states (B, T, H), over unmasked positions."""
+    """Mean NLL of the target ids (B, T) given G's features (B, T, H), over unmasked positions."""
     hidden, targets = hidden.flatten(0, 1), ids.flatten()
     if mask is not None:  # the output layer only on real positions: on text most positions are padding
         keep = mask.flatten().nonzero().squeeze(1)
         hidden, targets = hidden.index_select(0, keep), targets.index_select(0, keep)
     weights = torch.ones(targets.numel(), device=ids.device)
     weights = weights / weights.sum().clamp(min=1.0)
-    loss, _ = weighted_nll(hidden, model.out.weight, model.out.bias, targets, weights)
+    weight, bias, h_bound = model.output_layer()
+    loss, _ = weighted_nll(hidden, weight, bias, targets, weights, h_bound)
     return loss
 
 
-def mle_loss(model: LSTMGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def mle_loss(model: TextGenerator, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean token NLL of a batch (B, T), ignoring positions where mask is False (padding gets no gradient)."""
-    hidden, _ = model.lstm(model.embedding(model.shift_right(ids)))  # (B, T, H)
-    return mean_token_nll(model, hidden, ids, mask)
+    return mean_token_nll(model, model.features(ids), ids, mask)  # features (B, T, H)
 
 
 def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> float:
@@ -43,7 +43,7 @@ def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch
     return float(norm)
 
 
-def mle_epoch(model: LSTMGenerator, optimizer: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
+def mle_epoch(model: TextGenerator, optimizer: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
               clip: float, gen: torch.Generator, mask: torch.Tensor | None = None,
               loss_fn: LossFn = mle_loss) -> dict[str, float]:
     """One shuffled pass of teacher-forced MLE over `data` (N, T); returns the mean training NLL per token.

@@ -3,9 +3,11 @@
 For a batch of B sampled sequences Y_{1:T}, the reward of token t is the mean discriminator score of N
 completions of the prefix Y_{1:t}, and the reward of the last token is D on the full sequence (Eq. 33).
 
-All (T-1) x N x B completions run together. Rows are ordered by prefix length t, so at generation step s
-the rows still generating are exactly the first N*B*(s-1): each step is one slice, no masks, no loop over
-rollouts, and the prefix states come from one teacher-forced pass over Y instead of being recomputed.
+All (T-1) x N x B completions run together, through G's `complete_prefixes` (the LSTM's in
+`seqgan.text.generator`, the transformer's KV-cached one in `seqgan.text.lm_rollout`). Rows are ordered by
+prefix length t, so at generation step s the rows still generating are exactly the first N*B*(s-1): each
+step is one slice, no masks, no loop over rollouts, and the prefix states come from one teacher-forced pass
+over Y instead of being recomputed.
 
 The rollout policy is a delayed copy of G: after every G update its parameters move as
 theta_rollout <- rate * theta_rollout + (1 - rate) * theta_G (paper: rate 0.8). The original TensorFlow
@@ -20,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from seqgan.text.generator import LSTMGenerator, LSTMStepper
+from seqgan.text.generator_api import TextGenerator
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # (R, T) ids -> (R,) rewards
 
@@ -33,14 +35,14 @@ class Rollout:
         update_rate: weight of the old rollout parameters in each delayed update (0 = always current G).
     """
 
-    def __init__(self, generator: LSTMGenerator, update_rate: float) -> None:
+    def __init__(self, generator: TextGenerator, update_rate: float) -> None:
         if not 0.0 <= update_rate < 1.0:
             raise ValueError("update_rate must be in [0, 1)")
         self.update_rate = update_rate
         self.net = copy.deepcopy(generator).requires_grad_(False)
         self.generator = generator
 
-    def policy(self) -> LSTMGenerator:
+    def policy(self) -> TextGenerator:
         """The network rollouts are drawn from."""
         return self.generator if self.update_rate == 0.0 else self.net
 
@@ -71,28 +73,10 @@ class Rollout:
         Returns:
             (T-1, N, B, T) ids; [t-1, i, b] keeps seqs[b, :t] and completes it.
         """
-        net = self.policy()
         B, T = seqs.shape
-        NB = n * B
-        R = (T - 1) * NB
         if uniforms is None:
-            uniforms = torch.rand(R, T, generator=gen, device=seqs.device)
-        stepper = LSTMStepper(net)
-        prefix_h, prefix_c = net.prefix_states(seqs)  # (B, T, H): entry t produces token t+1
-        out = seqs.repeat(R // B, 1)  # (R, T) every row starts as a copy of its sequence
-        h = torch.empty(R, net.hidden_dim, device=seqs.device, dtype=prefix_h.dtype)
-        c = torch.empty_like(h)
-        tokens = torch.empty(R, dtype=torch.long, device=seqs.device)
-        for s in range(2, T + 1):  # generate token s (1-based) for rows whose prefix length t < s
-            active, joining = NB * (s - 1), NB * (s - 2)
-            if joining:  # rows already rolling: feed the token they drew at step s-1
-                h[:joining], c[:joining] = stepper.step(tokens[:joining], h[:joining], c[:joining])
-            # rows with prefix length s-1 join now, from the cached state that produces token s
-            h[joining:active] = prefix_h[:, s - 1].repeat(n, 1)
-            c[joining:active] = prefix_c[:, s - 1].repeat(n, 1)
-            tokens[:active] = stepper.sampler.sample(h[:active], uniforms[:active, s - 1])
-            out[:active, s - 1] = tokens[:active]
-        return net.pad_after_eos(out).view(T - 1, n, B, T)
+            uniforms = torch.rand((T - 1) * n * B, T, generator=gen, device=seqs.device)
+        return self.policy().complete_prefixes(seqs, n, uniforms)
 
     @torch.no_grad()
     def rewards(self, seqs: torch.Tensor, n: int, score: ScoreFn, gen: torch.Generator) -> torch.Tensor:

@@ -23,6 +23,7 @@ from seqgan.text.adversarial import SeqGANPair
 from seqgan.text.config import ExperimentConfig
 from seqgan.text.discriminator import CNNDiscriminator, RNNDiscriminator
 from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from seqgan.text.oracle_task import OracleTask, OracleVocab, build_oracle_task
 from seqgan.text.task import TextTask, build_text_task
 
@@ -39,7 +40,7 @@ FINAL_SAMPLES = 100  # samples.txt
 
 def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
                  start_token: int = 0, eos_token: int | None = None,
-                 pad_token: int | None = None) -> tuple[LSTMGenerator, torch.nn.Module]:
+                 pad_token: int | None = None) -> tuple[TextGenerator, torch.nn.Module]:
     """G and D as the config says, initialised from the run's seed."""
     d = config.discriminator
     generator = build_generator(config, vocab_size, seq_len, device, start_token, eos_token, pad_token)
@@ -53,9 +54,16 @@ def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device
 
 def build_generator(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
                     start_token: int = 0, eos_token: int | None = None,
-                    pad_token: int | None = None) -> LSTMGenerator:
-    """G as the config says, initialised from the run's seed (`build_models` without D)."""
+                    pad_token: int | None = None) -> TextGenerator:
+    """G as the config says (generator.kind), initialised from the run's seed (`build_models` without D)."""
     g = config.generator
+    if g.kind == "gpt2":
+        if config.adversarial.method == "ss":  # scheduled sampling steps an LSTM's cell by hand
+            raise UserError("adversarial.method=ss needs generator.kind=lstm")
+        from seqgan.text.transformer_generator import GPTGenerator  # imports transformers only when used
+
+        return GPTGenerator(vocab_size, seq_len, g.layers, g.heads, g.width, g.dropout, start_token, eos_token,
+                            pad_token, seed=config.seed).to(device)
     init_gen = torch.Generator().manual_seed(config.seed)
     generator = LSTMGenerator(vocab_size, g.emb_dim, g.hidden_dim, seq_len, start_token, eos_token,
                               pad_token).init_normal_(g.init_std, init_gen)

@@ -12,7 +12,7 @@ import torch
 from eval.bleu import ReferenceSet, bleu, self_bleu
 from eval.nll import nll_oracle, nll_test
 from seqgan.base.errors import UserError
-from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from seqgan.text.run import Run
 from seqgan.text.tokenization import RunTokenization
 
@@ -20,16 +20,14 @@ BLEU_ORDERS = (2, 3, 4, 5)
 SMOOTHING = "method1"  # Texygen's choice; named in every signature
 
 
-def tempered(generator: LSTMGenerator, temperature: float) -> LSTMGenerator:
-    """A copy of G whose softmax is softmax(logits / temperature): the output layer divided by it (exact)."""
+def tempered(generator: TextGenerator, temperature: float) -> TextGenerator:
+    """A copy of G whose softmax is softmax(logits / temperature) (G's `temper_`: its output layer divided by it)."""
     if temperature == 1.0:
         return generator
     if temperature <= 0:
         raise UserError(f"temperatures must be > 0, got {temperature}")
     out = copy.deepcopy(generator)
-    with torch.no_grad():
-        out.out.weight.div_(temperature)
-        out.out.bias.div_(temperature)
+    out.temper_(temperature)
     return out
 
 

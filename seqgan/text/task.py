@@ -17,7 +17,7 @@ from eval.nll import nll_test
 from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_text
 from seqgan.text.config import DataConfig, ExperimentConfig
-from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from text_data import run_codec
 from text_data.corpus import Splits, load_corpus, read_text_file
 from text_data.dataset import AUTO_LEN_CAP, AUTO_LEN_PERCENTILE, Encoded, encode_lines, resolve_max_len
@@ -62,7 +62,7 @@ class TextTask:
         """Padding mask of generated or real ids."""
         return eos_mask(ids)
 
-    def evaluate(self, generator: LSTMGenerator, config: ExperimentConfig) -> dict:
+    def evaluate(self, generator: TextGenerator, config: ExperimentConfig) -> dict:
         """NLL per token of the held-out splits under G (padding not counted)."""
         generator.eval()
         out = {}
@@ -71,7 +71,7 @@ class TextTask:
                 out[f"nll_{name}"] = nll_test(generator, enc.ids, name, enc.mask()).value
         return out
 
-    def final(self, generator: LSTMGenerator, config: ExperimentConfig, temperature: float = 1.0) -> dict:
+    def final(self, generator: TextGenerator, config: ExperimentConfig, temperature: float = 1.0) -> dict:
         """Final NLL-test (and valid) with signatures (the temperature does not apply to likelihoods)."""
         generator.eval()
         out = {}
