@@ -16,12 +16,14 @@ from tests.test_human_real_items import text_run
 
 CLEAN = ["the dog sat on the mat.", "the cat ran to the dog.", "a cat sat (on the mat).", "the dog ran, then sat."]
 OOV = [f"the {word} sat on the mat." for word in ("zebra", "okapi", "lemur", "tapir", "ibex", "gnu", "yak", "emu")]
-FILE_LINES = ["one <unk> here", "a line without it", "another <unk>", "plain text", "more plain text"]
+# Every source's texts without <unk> are 5 to 6 words long, so no length warning is due (tests/test_human_lengths).
+FILE_LINES = ["one <unk> here", "a line without it at all", "another <unk>", "plain text on one short line",
+              "more plain text on one line"]
 
 
 def sample(i: int) -> str:
     """The fake model's i-th sample: every third one holds <unk>."""
-    return f"the <unk> sat {i}" if i % 3 == 0 else f"the cat sat {i}"
+    return f"the <unk> sat {i}" if i % 3 == 0 else f"the cat sat on mat {i}"
 
 
 @pytest.fixture

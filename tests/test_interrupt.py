@@ -74,6 +74,16 @@ def test_a_signal_at_any_step_saves_and_resumes_exactly(tmp_path, toy_reference,
     assert torch.equal(resumed.w, weights)
 
 
+@pytest.mark.parametrize("at,where", [(2, "at the end of a epoch 2/3"), (7, "33% through b epoch 2/5"),
+                                      (8, "67% through b epoch 2/5"), (9, "at the end of b epoch 2/5")])
+def test_a_stop_inside_an_epoch_says_how_far_through_it_is(tmp_path, at, where):
+    """Not "after step 2/3": a step is the loop's unit; how far through the epoch the stop came is the user's.
+    Phase a has one step call per epoch, b three (calls 7, 8, 9 are b's epoch 2)."""
+    with pytest.raises(TrainingInterrupted) as caught:
+        _run(SignallingPair(at), tmp_path)
+    assert str(caught.value).startswith(f"stopped by SIGINT {where}; checkpoint saved"), str(caught.value)
+
+
 def test_handlers_are_restored_after_a_finished_run(tmp_path):
     before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     _run(ToyPair(), tmp_path)
@@ -305,7 +315,8 @@ def test_ctrl_c_inside_an_mle_epoch_stops_after_the_batch(tiny_run, tmp_path, ru
     stopped = run_cli(argv)
     assert stopped.code == 130, stopped.err
     assert len(batches) == at  # not a batch more
-    assert "during step 1/1" in stopped.err and "checkpoint saved" in stopped.err, stopped.err
+    epoch_done = f"{at % 4 * 25}% through pretrain_g epoch {(at - 1) // 4 + 1}/3"  # 4 batches per epoch
+    assert epoch_done in stopped.err and "checkpoint saved" in stopped.err, stopped.err
     position = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["position"]
     assert position["completed"].get("pretrain_g", 0) == (at - 1) // 4 and position["inside"]["next"] == at % 4 * 64
     monkeypatch.setattr(pretrain, "clipped_step", real_step)
@@ -336,7 +347,7 @@ def test_ctrl_c_inside_a_scheduled_sampling_epoch_resumes_exactly(tmp_path, run_
 
     monkeypatch.setattr(pretrain, "clipped_step", signalling_step)
     stopped = run_cli([*args, "--run-dir", tmp_path / "broken"])
-    assert stopped.code == 130 and "in adversarial epoch 2/3 during step 1/1" in stopped.err, stopped.err
+    assert stopped.code == 130 and "50% through adversarial epoch 2/3" in stopped.err, stopped.err
     monkeypatch.setattr(pretrain, "clipped_step", real_step)
     assert run_cli([*args, "--run-dir", tmp_path / "broken"]).code == 0
     for name in ("metrics.jsonl", "metrics.json", "samples.txt"):

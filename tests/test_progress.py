@@ -17,7 +17,8 @@ from tests.test_core import ToyPair, _phases
 
 EVAL_LINE = re.compile(r"^\[(a|b)\] epoch (\d+)/(3|5)  val=-?\d+\.\d{4}  "
                        r"\(elapsed \d+:\d\d:\d\d, (a|b) ETA (\d+:\d\d:\d\d|\?)\)$")
-TICK_LINE = re.compile(r"^\[(a|b)\] epoch (\d+)/(3|5)(, \d+% done)?  val=-?\d+\.\d{4}  "
+# numbers from an earlier evaluation than the line's epoch say where they come from: "(from a epoch 2)"
+TICK_LINE = re.compile(r"^\[(a|b)\] epoch (\d+)/(3|5)(, \d+% done)?  val=-?\d+\.\d{4}( \(from [^)]+\))?  "
                        r"\(elapsed \d+:\d\d:\d\d, (a|b) ETA (\d+:\d\d:\d\d|\?)\)$")
 
 

@@ -196,3 +196,14 @@ def test_jsonl_ids_end_at_eos_and_logprob_scores_exactly_them(text_run, run_cli)
         assert r["logprob"] == pytest.approx(logp[torch.arange(len(ids)), x[0]].sum().item(), abs=1e-4)
     assert saw_eos
     assert saw_full or all(eos in r["ids"] for r in records)
+
+
+def test_sample_out_says_what_it_wrote(tiny_run, run_cli, tmp_path):
+    """With --out, stdout is empty: a line on stderr confirms the file, as with the commands that write reports."""
+    out = tmp_path / "few.txt"
+    result = run_cli(["sample", "--run-dir", tiny_run, "-n", "3", "--out", out])
+    assert result.code == 0 and result.out == "", result.err
+    assert result.err_lines[-1] == f"wrote 3 samples to {out}", result.err
+    assert len(out.read_text().splitlines()) == 3
+    to_stdout = run_cli(["sample", "--run-dir", tiny_run, "-n", "3"])
+    assert not any(line.startswith("wrote ") for line in to_stdout.err_lines), to_stdout.err

@@ -4,6 +4,7 @@ training, `study --help` names itself, and the verdict sentences follow the numb
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -157,9 +158,35 @@ def test_study_with_one_seed_writes_the_tables_with_na(corpus_file, run_cli, tmp
     early = summary["config"]["schedule"].get("early_stop_patience", 0)
     assert summary["names"]["mle"] == ("MLE (early-stopped)" if early else "MLE (continued)")
     assert f"| {summary['names']['mle']} |" in table
+    # BLEU scoring is minutes on a real corpus: a line per run scored, with the time so far
+    scored = [line for line in result.err_lines if line.startswith("[study] scoring seed 1 ")]
+    methods = summary["per_seed"]["1"].keys() - {"random"}
+    assert len(scored) == len(methods), result.err
+    assert all(re.search(r"\(elapsed \d+\.\d s\)$", line) for line in scored), result.err
     # re-running resumes (nothing to train) and gives the same tables
     again = run_cli(["study", "--corpus", corpus_file, "--seeds", "1", "--out", out, *FAST, *TINY_TEXT])
     assert again.code == 0 and (out / "table.md").read_text() == table
+    # ... saying so in one line per run, without each run's resume lines and data notes
+    runs = ["pretrain", *methods]
+    assert {f"seed 1 {run}: already trained" for run in runs} <= set(again.err_lines), again.err
+    assert not any(line.startswith(("resuming", "note:")) for line in again.err_lines), again.err
+
+
+def test_a_study_rerun_that_shortens_finished_runs_is_refused(corpus_file, run_cli, tmp_path):  # noqa: F811
+    """--set schedule.adv_epochs=1 on a study whose runs trained 2 adversarial epochs was accepted and rewrote
+    their config.json to say 1; a longer schedule resumes and says what changed."""
+    out = tmp_path / "study"
+    argv = ["study", "--corpus", corpus_file, "--seeds", "1", "--methods", "mle", "--out", out,
+            "--bleu-samples", "0", *TINY_TEXT]
+    assert run_cli(argv).code == 0
+    config = (out / "seed1" / "mle" / "config.json").read_bytes()
+    shorter = run_cli([*argv, "--set", "schedule.adv_epochs=1"])
+    assert shorter.code == 2 and len(shorter.err_lines) == 1, shorter.err
+    assert "already trained 2 epochs of adversarial" in shorter.err and "schedule.adv_epochs 2 -> 1" in shorter.err
+    assert (out / "seed1" / "mle" / "config.json").read_bytes() == config
+    longer = run_cli([*argv, "--set", "schedule.adv_epochs=3"])
+    assert longer.code == 0, longer.err
+    assert "note: schedule.adv_epochs 2 -> 3 (resumable change)" in longer.err_lines, longer.err
 
 
 def _tiny_corpus(path, lines):

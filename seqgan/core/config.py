@@ -198,20 +198,27 @@ def flatten_config(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Every leaf key whose value differs between two nested config dicts, as "key: old -> new"."""
-    diffs = []
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Every leaf key whose value differs between two nested config dicts, as (key, old, new)."""
+    changes = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += config_differences(a, b, prefix + key + ".")
+            changes += config_changes(a, b, prefix + key + ".")
         elif a != b:
-            diffs.append(f"{prefix}{key}: {a} -> {b}")
-    return diffs
+            changes.append((f"{prefix}{key}", a, b))
+    return changes
 
 
-def check_same_config(run_dir: Any, stored: dict, current: dict, resumable: tuple[str, ...]) -> None:
-    """Refuse to resume a run whose stored config differs from this one outside the `resumable` key prefixes.
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Every leaf key whose value differs between two nested config dicts, as "key: old -> new"."""
+    return [f"{key}: {a} -> {b}" for key, a, b in config_changes(old, new, prefix)]
+
+
+def check_same_config(run_dir: Any, stored: dict, current: dict,
+                      resumable: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
+    """Refuse to resume a run whose stored config differs from this one outside the `resumable` key prefixes;
+    returns the changes a resume may make, as (key, stored value, new value), for the caller to announce.
 
     Args:
         run_dir: the run directory (named in the error).
@@ -220,10 +227,18 @@ def check_same_config(run_dir: Any, stored: dict, current: dict, resumable: tupl
         resumable: prefixes of "key: old -> new" differences that may change on resume (e.g. "schedule.").
     """
     as_json = json.loads(json.dumps(current))  # tuples become lists, as in the stored file
-    diffs = [d for d in config_differences(json.loads(json.dumps(stored)), as_json) if not d.startswith(resumable)]
+    changes = config_changes(json.loads(json.dumps(stored)), as_json)
+    diffs = [f"{key}: {a} -> {b}" for key, a, b in changes if not f"{key}: ".startswith(resumable)]
     if diffs:
         raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
                         "re-run with the same settings to resume, or use a new --run-dir")
+    return [change for change in changes if f"{change[0]}: ".startswith(resumable)]
+
+
+def change_notes(changes: list[tuple[str, Any, Any]]) -> list[str]:
+    """The lines a resume prints for the settings it changes: "note: schedule.adv_epochs 20 -> 30 (resumable
+    change)"; a resume rewrites config.json with the new values, so this is where the user sees them change."""
+    return [f"note: {key} {a} -> {b} (resumable change)" for key, a, b in changes]
 
 
 def config_to_json(config: RunConfig) -> str:

@@ -75,11 +75,13 @@ class StopSignals:
 
 class StepPaused(Exception):
     """Raised by `pause_point` inside a step when a stop signal is pending; `state` is the step's position
-    inside itself, which the loop checkpoints and `resumed_step_state` hands back after a resume."""
+    inside itself, which the loop checkpoints and `resumed_step_state` hands back after a resume; `done` is
+    the fraction of the step done (for the stop message)."""
 
-    def __init__(self, state: dict) -> None:
+    def __init__(self, state: dict, done: float = 0.0) -> None:
         super().__init__("step paused by a stop signal")
         self.state = state
+        self.done = done
 
 
 class StepContext:
@@ -127,6 +129,6 @@ def pause_point(state: dict, done: float) -> None:
     if ctx.step is not None:
         ctx.pausable.add(ctx.step)
     if ctx.signals is not None and ctx.signals.signum is not None:
-        raise StepPaused(state)
+        raise StepPaused(state, done)
     if ctx.progress is not None:
         ctx.progress(done)

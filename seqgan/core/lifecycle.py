@@ -26,9 +26,17 @@ from seqgan.base.files import atomic_write_bytes, atomic_write_json, atomic_writ
 from seqgan.base.outputs import check_run_dir
 from seqgan.base.version import VERSION
 from seqgan.core.checkpoint import CheckpointError, load_checkpoint
-from seqgan.core.config import check_same_config
+from seqgan.core.config import change_notes, check_same_config
 from seqgan.core.log import MetricsLog, eval_records, log_line
-from seqgan.core.loop import Phase, check_resumable, snapshot_name, stopped_phases, train_adversarial
+from seqgan.core.loop import (
+    Phase,
+    check_not_shortened,
+    check_resumable,
+    left_to_train,
+    snapshot_name,
+    stopped_phases,
+    train_adversarial,
+)
 from seqgan.core.runtime import seed_everything
 
 
@@ -172,16 +180,18 @@ class RunDir:
         """The config the run was trained with."""
         return self.kind.config_class.from_dict(self.read_record()["config"])
 
-    def check_config(self, config: Any, flag: str = "--run-dir") -> None:
-        """Refuse a config that differs from the stored one outside what a resume may change (none stored: fine).
+    def check_config(self, config: Any, flag: str = "--run-dir") -> list[tuple[str, Any, Any]]:
+        """Refuse a config that differs from the stored one outside what a resume may change (none stored: fine);
+        returns the resumable changes, as (key, stored value, new value).
 
         Args:
             config: the config of this invocation.
             flag: the option that chose the directory, named in the advice when config.json cannot be read.
         """
-        if self.config_path.exists():
-            stored = self.read_record(f"; use a new {flag}")["config"]
-            check_same_config(self.path, stored, config.to_dict(), self.kind.resumable)
+        if not self.config_path.exists():
+            return []
+        stored = self.read_record(f"; use a new {flag}")["config"]
+        return check_same_config(self.path, stored, config.to_dict(), self.kind.resumable)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -264,22 +274,26 @@ class RunDir:
     # ------------------------------------------------------------ train
 
     def train(self, config: Any, build: Callable[[], BuiltRun], init_from: str | None = None,
-              argv: list[str] | None = None) -> dict:
+              argv: list[str] | None = None, done_line: str | None = None) -> dict:
         """Train a run from scratch, or resume it if the directory holds one; returns the final metrics.
 
         Everything is validated before anything is written: the directory, the stored config, the data and nets
-        (`build`), the checkpoint to continue from and its architecture, and whether its phases can be extended.
+        (`build`), the checkpoint to continue from and its architecture, whether its phases can be extended, and
+        that no phase is shortened below what it trained. A resume prints a note per setting it changes.
 
         Args:
             config: the resolved config.
             build: builds the run (data, nets, pair) from `config`.
             init_from: a checkpoint file, or a run dir whose end of the kind's branch phase this run starts from.
             argv: the command line, stored in config.json.
+            done_line: printed instead of the resume lines and the data notes when the run has nothing left to
+                train (a study re-run goes through many finished runs: one line each, e.g. "seed 1 mle: already
+                trained"); None: the usual lines.
         """
         kind, run_dir = self.kind, self.path
         # -- validate everything before writing anything --
         check_run_dir(run_dir, kind.command)  # a file, a path under a file, or a folder of other files: refused
-        self.check_config(config)
+        changes = self.check_config(config)
         run = build()
         state, state_file, note = self.resume_state(bool(init_from))
         source_metrics: Path | None = None
@@ -289,8 +303,13 @@ class RunDir:
             self.check_architecture(state, run, f"the checkpoint {state_file or init_from} holds another "
                                     "architecture than this config builds ({differences}); use a new --run-dir")
         phases = kind.build_phases(run)
+        branching = source_metrics is not None  # a new run that starts from another run's pretraining
         if state is not None:
             check_resumable(phases, state["position"]["completed"], stopped_phases(state["position"]))
+        resuming = state is not None and not branching  # of the changes, only a resume's are changes to a run
+        if resuming:
+            check_not_shortened(run_dir, phases, state["position"], changes)
+        quiet = resuming and done_line is not None and not left_to_train(phases, state["position"])
         # -- from here on we write --
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         branched = {"init_from": str(init_from) if init_from else None} if kind.branch_phase else {}
@@ -300,14 +319,16 @@ class RunDir:
             log_line(run_dir, f"note: {note}", echo=True)
         if state_file is not None and state_file.name != "last.pt":  # last.pt is what sampling and a re-run read
             atomic_write_bytes(self.ckpt_dir / "last.pt", state_file.read_bytes())
-        branching = source_metrics is not None  # a new run that starts from another run's pretraining
-        log_line(run_dir, ("resuming" if state is not None and not branching else "starting")
+        log_line(run_dir, ("resuming" if resuming else "starting")
                  + f" {config.name} seed {config.seed} on {run.device}{kind.start_detail(run)}"
-                 + (f" from the pretraining in {init_from}" if branching else ""), echo=True)
+                 + (f" from the pretraining in {init_from}" if branching else ""), echo=not quiet)
+        if quiet:
+            log_line(run_dir, done_line, echo=True)
         kind.save_data(run, run_dir)
         for line in kind.notes(run):
             line = line if line.startswith("warning:") else f"note: {line}"
-            print(line, file=sys.stderr)
+            if not quiet:  # the data notes were printed when the run trained; run.log keeps them
+                print(line, file=sys.stderr)
             log_line(run_dir, line)
         if source_metrics is not None:
             offset = state["metrics_offset"]
@@ -321,7 +342,8 @@ class RunDir:
                           checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=state,
                           checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()},
                           snapshot=lambda: {"generator": generator.state_dict(), "architecture": run.architecture()},
-                          restore=lambda snap: generator.load_state_dict(snap["generator"]))
+                          restore=lambda snap: generator.load_state_dict(snap["generator"]),
+                          announce_resume=not quiet, resume_notes=change_notes(changes) if resuming else ())
         final = kind.finish(run, run_dir)
         MetricsLog(run_dir / "metrics.jsonl").write_timing(
             {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})

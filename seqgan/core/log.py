@@ -95,6 +95,10 @@ class PhaseProgress:
     phase, epoch/total, the newest evaluation, time since the
     run started and the phase's estimated time left (from this session's pace).
 
+    Numbers that do not come from an evaluation of the epoch a line names (a line inside an epoch, an epoch
+    that is not evaluated, the first epochs of a phase) say where they come from, e.g.
+    "nll_valid=5.1950 (from pretrain_g epoch 8)": without it, last phase's numbers read as this epoch's.
+
     Args:
         phase: its name.
         total: its epochs.
@@ -102,13 +106,18 @@ class PhaseProgress:
         every_s: seconds between lines when not on a terminal.
         started_at: time.monotonic() when the run (this process's part of it) started.
         last_eval: the newest evaluation's metrics, shown until this phase evaluates.
+        last_eval_at: where `last_eval` comes from: {"phase": ..., "epoch": ...} (empty: unknown, e.g. a
+            checkpoint written before this was recorded).
+        early_stop: the phase may end early (early stopping), so its ETA is an upper bound.
     """
 
     def __init__(self, phase: str, total: int, initial: int, every_s: float, started_at: float,
-                 last_eval: dict) -> None:
+                 last_eval: dict, last_eval_at: dict | None = None, early_stop: bool = False) -> None:
         self.phase, self.total, self.every_s, self.started_at = phase, total, every_s, started_at
         self.tty = sys.stderr.isatty()
         self.last_eval = dict(last_eval)
+        self.last_eval_at = dict(last_eval_at or {})
+        self.early_stop = early_stop
         self.first_epochs, self.phase_started = float(initial), time.monotonic()
         self.epochs = float(initial)
         self.last_line = time.monotonic()
@@ -119,10 +128,26 @@ class PhaseProgress:
         now = time.monotonic()
         done = self.epochs - self.first_epochs
         eta = "?" if done <= 0 else _duration((now - self.phase_started) / done * (self.total - self.epochs))
+        if self.early_stop and eta != "?" and self.epochs < self.total:  # the pace assumes every epoch runs
+            eta = f"<= {eta}; early stopping may end it sooner"
         return f"elapsed {_duration(now - self.started_at)}, {self.phase} ETA {eta}"
 
-    def _line(self, where: str) -> None:
-        parts = [f"[{self.phase}] {where}", numbers_text(self.last_eval), f"({self._times()})"]
+    def _numbers(self, epoch: int | None) -> str:
+        """The newest evaluation's numbers, labelled with where they come from unless it is `epoch` of this
+        phase (the epoch the line names; None: a line inside an epoch, which no evaluation has seen yet)."""
+        text = numbers_text(self.last_eval)
+        at = self.last_eval_at
+        if not text or (epoch is not None and at == {"phase": self.phase, "epoch": epoch}):
+            return text
+        if not at:
+            return f"{text} (from an earlier evaluation)"
+        if at.get("phase") == "init":
+            return f"{text} (from before training)"
+        phase = "" if at.get("phase") == self.phase else f"{at.get('phase')} "
+        return f"{text} (from {phase}epoch {at.get('epoch')})"
+
+    def _line(self, where: str, epoch: int | None) -> None:
+        parts = [f"[{self.phase}] {where}", self._numbers(epoch), f"({self._times()})"]
         progress_line("  ".join(part for part in parts if part))
         self.last_line = time.monotonic()
 
@@ -133,12 +158,13 @@ class PhaseProgress:
         new epoch's label nor comes twice."""
         self.epochs = epochs
         if not self.tty and epochs % 1 and time.monotonic() - self.last_line >= self.every_s:
-            self._line(f"epoch {math.ceil(epochs)}/{self.total}, {epochs % 1:.0%} done")
+            self._line(f"epoch {math.ceil(epochs)}/{self.total}, {epochs % 1:.0%} done", None)
 
     def evaluated(self, epoch: int, results: dict) -> None:
         """After an evaluation at the end of `epoch`: its line, with its numbers."""
         self.last_eval, self.epochs = dict(results), float(epoch)
-        self._line(f"epoch {epoch}/{self.total}")
+        self.last_eval_at = {"phase": self.phase, "epoch": epoch}
+        self._line(f"epoch {epoch}/{self.total}", epoch)
         self.shown = epoch
 
     def epoch_done(self, epoch: int, metrics: dict) -> None:
@@ -149,7 +175,7 @@ class PhaseProgress:
             self.bar.set_postfix({k: round(v, 4) for k, v in {**metrics, **self.last_eval}.items()
                                   if isinstance(v, float)}, refresh=False)
         elif self.shown != epoch and time.monotonic() - self.last_line >= self.every_s:
-            self._line(f"epoch {epoch}/{self.total}")
+            self._line(f"epoch {epoch}/{self.total}", epoch)
 
     def close(self) -> None:
         """The phase ended."""

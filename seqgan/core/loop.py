@@ -70,6 +70,8 @@ class LoopPosition:
             stopped (the phase ended early).
         last_eval: numeric metrics of the newest evaluation, i.e. of the weights as they are now (a phase
             with early stopping starts from them as its best so far).
+        last_eval_at: where `last_eval` comes from, {"phase": ..., "epoch": ...} (progress lines label older
+            numbers with it); empty in checkpoints written before it was recorded.
     """
 
     completed: dict = field(default_factory=dict)
@@ -79,6 +81,7 @@ class LoopPosition:
     inside: dict = field(default_factory=dict)
     watch: dict = field(default_factory=dict)
     last_eval: dict = field(default_factory=dict)
+    last_eval_at: dict = field(default_factory=dict)
 
 
 def snapshot_name(phase: str, epoch: int) -> str:
@@ -103,9 +106,41 @@ def check_resumable(phases: list[Phase], completed: dict, stopped: tuple[str, ..
                                 f"{later[0]!r} after it; extend only the last phase, or use a new run directory")
 
 
+def check_not_shortened(run_dir: str | Path, phases: list[Phase], position: dict, changes: list[tuple]) -> None:
+    """Refuse a resume whose schedule gives a phase fewer epochs than the run already trained in it.
+
+    Such a resume trains nothing (the loop skips a phase that has its epochs) but would rewrite config.json to
+    claim the shorter schedule: a run that trained 20 adversarial epochs would say 3, and a study's table would
+    mix both under one config. Keeping the stored value instead would silently ignore a setting the user typed,
+    for some runs of a study and not others; refusing writes nothing and says what to do. Shortening a phase to
+    no fewer epochs than it trained stays allowed (it ends an unfinished run there).
+
+    Args:
+        run_dir: the run directory (named in the error).
+        phases: the phases the new config builds.
+        position: the checkpoint's loop position (its completed epochs per phase).
+        changes: the resume's config changes as (key, stored, new); the shortened epoch counts are quoted.
+    """
+    for phase in phases:
+        done = position.get("completed", {}).get(phase.name, 0)
+        if phase.epochs < done:
+            shorter = [f"{key} {a} -> {b}" for key, a, b in changes
+                       if key.endswith("epochs") and isinstance(a, int) and isinstance(b, int) and b < a]
+            raise UserError(f"{run_dir} already trained {done} epochs of {phase.name}; the new settings "
+                            f"({'; '.join(shorter) or 'its schedule'}) give it {phase.epochs}, and its config.json "
+                            f"must not claim fewer epochs than it trained: keep at least {done}, or train the "
+                            "shorter schedule in a new run directory")
+
+
 def stopped_phases(position: dict) -> list[str]:
     """Names of the phases that early stopping ended, from a checkpoint's position dict."""
     return [name for name, w in position.get("watch", {}).items() if w.get("stopped")]
+
+
+def left_to_train(phases: list[Phase], position: dict) -> bool:
+    """Whether a run at this checkpoint position has epochs left to train (a phase neither done nor stopped)."""
+    completed, stopped = position.get("completed", {}), stopped_phases(position)
+    return any(completed.get(p.name, 0) < p.epochs and p.name not in stopped for p in phases)
 
 
 def resume_point(phases: list[Phase], position: dict) -> str:
@@ -137,13 +172,24 @@ def resume_message(phases: list[Phase], position: dict) -> str:
     return f"resuming from {resume_point(phases, position)}"
 
 
+def through(phase: Phase, epoch: int, fraction: float) -> str:
+    """Where inside an epoch a stop came, in words: "77% through pretrain_g epoch 2/50" (the loop's steps, and
+    the batches inside one, are its own units; the fraction of the epoch is what a user can read), or "at the
+    end of ..." after its last step. Rounded as progress lines round it, but a stop before the end never reads
+    as 100%."""
+    if fraction >= 1:
+        return f"at the end of {phase.name} epoch {epoch}/{phase.epochs}"
+    return f"{min(round(fraction * 100), 99)}% through {phase.name} epoch {epoch}/{phase.epochs}"
+
+
 def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, gen: torch.Generator,
                       evaluate: Callable[[str, int], dict] | None = None, eval_every: int = 5,
                       checkpoint_every_s: float = 60.0, resume_state: dict | None = None,
                       checkpoint_extra: dict | None = None,
                       snapshot: Callable[[], dict] | None = None,
                       restore: Callable[[dict], None] | None = None,
-                      progress_every_s: float = 30.0) -> LoopPosition:
+                      progress_every_s: float = 30.0, announce_resume: bool = True,
+                      resume_notes: tuple[str, ...] | list[str] = ()) -> LoopPosition:
     """Run (or resume) all phases; returns the final position.
 
     SIGINT and SIGTERM (Ctrl-C, `kill`) save a checkpoint at the next step boundary, or at the next
@@ -167,6 +213,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             best epoch. Phases with `patience` need `evaluate`, `snapshot` and `restore`.
         progress_every_s: when stderr is not a terminal, a progress line at least this often (at step
             boundaries) besides one per evaluation; on a terminal a progress bar instead.
+        announce_resume: print where a resumed run continues (always written to run.log).
+        resume_notes: lines printed and logged after that one (what the resume changed), before training.
     """
     if any(p.patience for p in phases) and (evaluate is None or snapshot is None or restore is None):
         raise ValueError("phases with early stopping need evaluate, snapshot and restore")
@@ -184,7 +232,9 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         pos = LoopPosition(**resume_state["position"])
         log.truncate(resume_state["metrics_offset"])
         if any(pos.completed.values()) or pos.step or pos.inside:
-            log_line(run_dir, resume_message(phases, resume_state["position"]), echo=True)
+            log_line(run_dir, resume_message(phases, resume_state["position"]), echo=announce_resume)
+        for line in resume_notes:
+            log_line(run_dir, line, echo=True)
     else:
         log.truncate(0)
 
@@ -205,6 +255,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             log.write({"phase": phase_name, "epoch": epoch, "event": "eval", **results})
             log.write_timing({"phase": phase_name, "epoch": epoch, "eval_s": time.perf_counter() - started})
             pos.last_eval = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+            pos.last_eval_at = {"phase": phase_name, "epoch": epoch}
             if phase_name == "init":
                 progress_line(f"[init] {numbers_text(pos.last_eval)}")
         if snapshot is not None and phase_name != "init":
@@ -227,7 +278,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         if start is not None and fresh:
             save_checkpoint(ckpt_dir / snapshot_name(phase.name, 0), snapshot())
             pos.watch[phase.name] = {"best": start, "best_epoch": 0, "bad": 0, "best_eval": dict(pos.last_eval),
-                                     "stopped": False}
+                                     "best_at": dict(pos.last_eval_at), "stopped": False}
         else:  # patience switched on mid-phase (or no evaluation yet): the next evaluation is the first best
             pos.watch[phase.name] = {"best": math.inf, "best_epoch": None, "bad": 0, "best_eval": {},
                                      "stopped": False}
@@ -241,6 +292,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                    phase.monitor: w["best"]})
         restore(load_checkpoint(ckpt_dir / snapshot_name(phase.name, w["best_epoch"])))
         pos.last_eval = dict(w["best_eval"])
+        # where those numbers come from (a watch from an older checkpoint has no "best_at")
+        pos.last_eval_at = dict(w.get("best_at") or {"phase": phase.name, "epoch": w["best_epoch"]})
         why = (f"stopped early at epoch {epoch}/{phase.epochs}: {phase.monitor} has not improved for {w['bad']} "
                "evaluations" if early else f"ended at epoch {epoch} past its best")
         start = " (the weights it started from)" if w["best_epoch"] == 0 else ""
@@ -258,7 +311,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         w = pos.watch[phase.name]
         value = results[phase.monitor]
         if value < w["best"]:  # strictly lower; a NaN never is
-            w.update(best=value, best_epoch=epoch, bad=0, best_eval=dict(pos.last_eval))
+            w.update(best=value, best_epoch=epoch, bad=0, best_eval=dict(pos.last_eval),
+                     best_at={"phase": phase.name, "epoch": epoch})
         else:
             w["bad"] += 1
         last = epoch == phase.epochs
@@ -294,7 +348,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             metrics = calls[index](gen)
         except StepPaused as paused:
             pos.inside = paused.state
-            stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} during step {index + 1}/{len(calls)}")
+            stop_if_signalled(through(phase, epoch, (index + min(paused.done, 1.0)) / len(calls)))
             raise  # not reached: steps pause only when a signal is pending
         finally:
             ctx.step, ctx.resume, ctx.progress = None, None, None
@@ -322,7 +376,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                 durations.clear()
                 every = phase.eval_every or eval_every
                 bar = PhaseProgress(phase.name, phase.epochs, done, progress_every_s, started_at,
-                                    pos.last_eval)
+                                    pos.last_eval, pos.last_eval_at, early_stop=phase.patience > 0)
                 while pos.completed.get(phase.name, 0) < phase.epochs:
                     epoch = pos.completed.get(phase.name, 0) + 1
                     started = time.perf_counter()
@@ -330,8 +384,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                     for index in range(pos.step, len(calls)):
                         metrics.update(run_step(phase, calls, index, epoch, bar))
                         pos.step, pos.partial = index + 1, metrics
-                        stop_if_signalled(f"in {phase.name} epoch {epoch}/{phase.epochs} after step "
-                                          f"{index + 1}/{len(calls)}")
+                        stop_if_signalled(through(phase, epoch, (index + 1) / len(calls)))
                         bar.tick(epoch - 1 + (index + 1) / len(calls))
                     pos.completed[phase.name], pos.step, pos.partial = epoch, 0, {}
                     log.write({"phase": phase.name, "epoch": epoch, "event": "train", **metrics})

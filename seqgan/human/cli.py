@@ -23,6 +23,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 def _create(args: argparse.Namespace) -> int:
     from .draw import UNK_RULE, Drawn, draw_real, draw_system
+    from .lengths import length_lines, length_warning
     from .sources import is_text_run, parse_system
     from .store import Study, SystemSpec
 
@@ -58,6 +59,7 @@ def _create(args: argparse.Namespace) -> int:
         "real_through_run": first if args.real is not None and is_text_run(first) else None,
         "unk_rule": UNK_RULE,
         "draws": {name: d.record() for name, d in drawn.items()},
+        "lengths": {name: d.lengths() for name, d in drawn.items()},
     }
     with Study.create(
         args.study, specs, texts, args.seed, fluency=args.fluency, title=args.title, config=config
@@ -66,6 +68,8 @@ def _create(args: argparse.Namespace) -> int:
     for d in drawn.values():
         if d.warning():
             print(f"warning: {d.warning()}", file=sys.stderr)
+    if length_warning(config["lengths"]):
+        print(f"warning: {length_warning(config['lengths'])}", file=sys.stderr)
     parts = ", ".join(f"{len(texts[s.name])} from {s.name}" for s in specs)
     print(
         f"created {args.study}: {n} blinded items ({parts}), seed {args.seed}"
@@ -74,6 +78,8 @@ def _create(args: argparse.Namespace) -> int:
     left_out = ", ".join(f"{d.name} {d.dropped_unk} of {d.considered}" for d in drawn.values() if d.dropped_unk)
     if left_out:
         print(f"texts left out for <unk> (no item shows one): {left_out}")
+    for line in length_lines(config["lengths"]):
+        print(f"length of {line}")
     print(f"next: seqgan human-eval invite --study {args.study} --n {SUGGESTED_RATERS}")
     return 0
 

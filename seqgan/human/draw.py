@@ -14,6 +14,10 @@ not how many a line holds or where; a neutral placeholder would still mark the s
 ``<unk>`` texts out of every source removes the cue altogether. It narrows the real side to lines the
 vocabulary covers, which tend to use commoner words; the counts recorded with the study say how much was
 left out.
+
+It also shortens them: a long line holds a rare word more often than a short one. So the human-written items
+are drawn from the lines without ``<unk>`` to match the lengths of all the candidate lines before the filter
+(`lengths.choose_like`), and every source's item lengths are recorded and compared (`lengths`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from seqgan.base.errors import UserError
 
+from .lengths import choose_like, length_lines, length_record, mean_words, word_count
 from .sources import check_enough, choose, read_lines, real_candidates, run_samples
 
 UNK_TEXT = "<unk>"  # how every tokenizer of this project shows an unknown word (text_data.tokenizer.SPECIALS)
@@ -38,18 +43,32 @@ POOL_FACTORS = (1, 4, 16, 64)
 
 @dataclass(frozen=True)
 class Drawn:
-    """One source's items, and how many candidates were looked at and left out for <unk>."""
+    """One source's items, how many candidates were looked at and left out for <unk>, and (human-written texts
+    only) the mean word count of every candidate before the filter and of those it kept."""
 
     name: str
     texts: list[str]
     considered: int
     dropped_unk: int
     requested: int
+    candidates_mean: float | None = None
+    clean_mean: float | None = None
+    drawn_by_length: bool = False
 
     def record(self) -> dict:
         """The counts, for the study's metadata."""
         return {"considered": self.considered, "dropped_unk": self.dropped_unk, "requested": self.requested,
                 "used": len(self.texts)}
+
+    def lengths(self) -> dict:
+        """The items' mean and median word count (and for human-written texts, the candidates'), for the
+        study's metadata."""
+        record = length_record(self.texts)
+        if self.candidates_mean is not None:
+            record.update(candidates=self.considered, candidates_mean_words=round(self.candidates_mean, 2),
+                          clean_candidates=self.considered - self.dropped_unk,
+                          clean_mean_words=round(self.clean_mean or 0.0, 2), drawn_by_length=self.drawn_by_length)
+        return record
 
     def warning(self) -> str | None:
         """A warning when the <unk> rule left fewer items than requested, else None."""
@@ -65,8 +84,14 @@ def without_unk(texts: list[str]) -> list[str]:
     return [t for t in texts if UNK_TEXT not in t]
 
 
-def _pick(name: str, candidates: list[str], n: int, seed: int, what: str) -> Drawn:
-    """Up to n of the candidates without <unk>, chosen with the seed; a one-line error when none is left."""
+def _pick(name: str, candidates: list[str], n: int, seed: int, what: str, human: bool = False) -> Drawn:
+    """Up to n of the candidates without <unk>, chosen with the seed; a one-line error when none is left.
+
+    Human-written candidates (`human`) are drawn to match the lengths of all of them (`lengths.choose_like`)
+    when the filter left some out and there is a choice to make; with nothing left out a plain seeded draw is
+    already unbiased (and draws what studies made before did). Any other source is what a model or a file
+    holds, drawn plainly: its lengths are not reshaped.
+    """
     check_enough(candidates, n, what)  # too little text at all is the old, plain error
     clean = without_unk(candidates)
     if not clean:
@@ -74,8 +99,16 @@ def _pick(name: str, candidates: list[str], n: int, seed: int, what: str) -> Dra
             f"{name}: every one of the {len(candidates)} texts of {what} holds {UNK_TEXT}, and items with"
             f" {UNK_TEXT} would give their source away; use a run with a larger vocabulary or other texts"
         )
-    texts = choose(clean, min(n, len(clean)), seed, what)
-    return Drawn(name, texts, len(candidates), len(candidates) - len(clean), n)
+    k = min(n, len(clean))
+    by_length = human and len(clean) < len(candidates) and k < len(clean)
+    if by_length:
+        texts = choose_like(clean, [word_count(t) for t in candidates], k, seed)
+    else:
+        texts = choose(clean, k, seed, what)
+    if not human:
+        return Drawn(name, texts, len(candidates), len(candidates) - len(clean), n)
+    return Drawn(name, texts, len(candidates), len(candidates) - len(clean), n,
+                 mean_words(candidates), mean_words(clean), by_length)
 
 
 def draw_system(name: str, source: str, n: int, seed: int) -> Drawn:
@@ -118,7 +151,7 @@ def draw_real(name: str, source: str, first_run_dir: str | None, n: int, seed: i
         seed: random seed for choosing them.
     """
     texts, what = real_candidates(source, first_run_dir)
-    return _pick(name, texts, n, seed, what)
+    return _pick(name, texts, n, seed, what, human=True)
 
 
 def items_note(config: dict, has_real: bool) -> str | None:
@@ -149,4 +182,8 @@ def items_note(config: dict, has_real: bool) -> str | None:
         for name, d in draws.items() if isinstance(d, dict)
     )
     rule = str(config.get("unk_rule") or UNK_RULE)
-    return f"{how}{rule[:1].upper()}{rule[1:]}. Texts per source: {counts}."
+    note = f"{how}{rule[:1].upper()}{rule[1:]}. Texts per source: {counts}."
+    lengths = config.get("lengths")
+    if isinstance(lengths, dict) and length_lines(lengths):  # studies made before lengths were recorded: none
+        note += " Length of the " + "; ".join(length_lines(lengths)) + "."
+    return note

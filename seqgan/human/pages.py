@@ -121,6 +121,8 @@ ORGANISER = """{% extends "base.html" %}
 <p class="hint">Score = fraction of answers that said &ldquo;a person wrote it&rdquo;; interval clustered by
 {{ report.unit }}.</p>
 {% if items_note %}<p class="hint" id="real-note">{{ items_note }}</p>{% endif %}
+{% if report.study.length_warning %}<p class="notice" id="length-warning" role="status">Warning: {{
+  report.study.length_warning }}.</p>{% endif %}
 
 <table id="pairwise">
   <thead><tr><th>comparison</th><th class="num">difference</th><th class="num">Welch t-test p</th>

@@ -12,6 +12,7 @@ from typing import TextIO
 from eval.human_stats import Answer, analyse
 from seqgan.base.errors import UserError
 
+from .lengths import length_lines, length_warning
 from .records import LABEL_RE
 from .store import Study
 
@@ -62,6 +63,9 @@ def study_report(
     if "draws" in config:  # how the items were drawn (studies made before the <unk> rule did not record it)
         report["study"]["unk_rule"] = config.get("unk_rule")
         report["study"]["draws"] = config["draws"]
+    if isinstance(config.get("lengths"), dict):  # item lengths per source (older studies recorded none)
+        report["study"]["lengths"] = config["lengths"]
+        report["study"]["length_warning"] = length_warning(config["lengths"])
     return report
 
 
@@ -91,12 +95,13 @@ def format_report(report: dict) -> str:
     systems = report["systems"]
     has_fluency = any(r["fluency_answers"] for r in systems)
     w = max([6] + [len(r["system"]) + 2 for r in systems])
-    head = f"{'source':<{w}}  {'items':>5}  {'answers':>7}  {'human':>6}  {'score':>6}"
+    # per source: items with at least one answer (the first line counts all the study's items)
+    head = f"{'source':<{w}}  {'answered':>8}  {'answers':>7}  {'human':>6}  {'score':>6}"
     lines.append(head + f"  {pct}% CI (by {report['unit']})" + ("          fluency" if has_fluency else ""))
     for r in systems:
         name = r["system"] + (" *" if r.get("real") else "")
         ci = f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
-        counts = f"{r['items']:>5}  {r['answers']:>7}  {r['judged_human']:>6}"
+        counts = f"{r['items']:>8}  {r['answers']:>7}  {r['judged_human']:>6}"
         line = f"{name:<{w}}  {counts}  {_f(r['score']):>6}  {ci}"
         if has_fluency:
             line += f"  {_f(r['fluency'], 2):>15}"
@@ -124,6 +129,10 @@ def format_report(report: dict) -> str:
         f"Fleiss' kappa (human/machine): {_f(kappa['kappa'], 3)}"
         f" over {kappa['items']} items answered at least twice",
     ]
+    if st.get("lengths"):
+        lines += ["", "Item lengths (words):", *(f"  {line}" for line in length_lines(st["lengths"]))]
+    if st.get("length_warning"):
+        lines.append(f"warning: {st['length_warning']}")
     return "\n".join(lines)
 
 

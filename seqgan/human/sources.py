@@ -177,8 +177,8 @@ def real_texts(source: str, first_run_dir: str | None, n: int, seed: int) -> lis
     """n human-written texts: lines of a file, or ("test") the test split of the first system's run dir.
 
     With a text run as the first system, the texts pass through its tokenizer, max length and decoding
-    first (`as_generated`), like its samples. A study draws them with `draw.draw_real`, which also leaves out
-    texts holding <unk>.
+    first (`as_generated`), like its samples. A study draws them with `draw.draw_real` instead, which also leaves
+    out texts holding <unk> and then draws to match the lengths of all of them.
 
     Args:
         source: a file path, or "test".

@@ -202,6 +202,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         text = "".join(r["text"] + "\n" for r in records)
     if args.out:
         atomic_write_text(args.out, text)
+        print(f"wrote {len(records):,} samples to {args.out}", file=sys.stderr)  # else nothing says it worked
     else:
         sys.stdout.write(text)
     return 0

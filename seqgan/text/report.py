@@ -228,7 +228,7 @@ def seed_welch_p(a: list[float], b: list[float]) -> float | None:
 
 def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str], n: int = 2000,
                      seed: int = 0, data_dir: str | None = None, baseline: str = "mle",
-                     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES) -> dict:
+                     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES, progress: Progress | None = None) -> dict:
     """BLEU-2..5, Self-BLEU-4 and NLL-test of every (seed, method) of a text study, mean ± std over seeds,
     with p-values of each method against `baseline`, the real-text row (each test line against the rest), and
     per seed whether each method lies beyond the baseline's temperature curve (BLEU-4 against Self-BLEU-4).
@@ -236,7 +236,11 @@ def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str]
     p-values: Welch's t over the per-seed means (the seeds are the independent replicates; None, shown n/a,
     with one seed), and Mann-Whitney U over the per-sample BLEU-4 pooled across seeds (computable with one
     seed, but it treats samples of the same trained models as replicates, so it overstates significance).
+
+    `progress` is called with one line before each run is scored and before the baseline's temperature sweep
+    (`stderr_progress()` prints them); None: silent.
     """
+    say = progress or (lambda _line: None)
     study_dir = Path(study_dir)
     per_seed: dict = {}
     pooled: dict = {m: [] for m in methods}
@@ -248,6 +252,8 @@ def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str]
         per_seed[s] = {}
         refs = refset = None  # the seed's test split, shared by its methods
         for method in methods:
+            done = len(methods) * seeds.index(s) + methods.index(method)
+            say(f"scoring seed {s} {method} ({done + 1}/{len(seeds) * len(methods)}), {n} samples")
             run = load_run(study_dir / f"seed{s}" / method, data_dir)
             if refset is None:
                 refs = text_references(run)
@@ -257,6 +263,7 @@ def study_bleu_table(study_dir: str | Path, seeds: list[int], methods: list[str]
             pooled[method].append(point.pop("_per_sample")["bleu4"])
             per_seed[s][method] = point
             if sweep and method == baseline:  # the temperature curve: BLEU-4 and Self-BLEU-4 only
+                say(f"temperature sweep of seed {s} {method}: {len(temperatures)} temperatures")
                 curves[s] = [point if t == 1.0 else text_point(run, refset, n, seed, t, orders=(4,))
                              for t in temperatures]
                 curves[s] = [{k: c[k] for k in ("temperature", "bleu4", "self_bleu4")} for c in curves[s]]

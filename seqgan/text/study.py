@@ -23,22 +23,24 @@ from pathlib import Path
 from eval.significance import mean_std
 from seqgan.base.errors import UserError
 from seqgan.base.outputs import check_output_folder, check_run_dir
-from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
+from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
 from seqgan.core.lifecycle import RunDir
 from seqgan.core.log import MetricsLog
+from seqgan.core.loop import Phase, check_not_shortened
 from seqgan.text.config import ExperimentConfig, apply_overrides
 from seqgan.text.frontier import RULE_TEXT, beyond_cell
 from seqgan.text.report import (
     DEFAULT_TEMPERATURES,
     mean_cell,
     seed_welch_p,
+    stderr_progress,
     study_bleu_markdown,
     study_bleu_table,
     study_oracle_frontier,
     study_verdict,
     verdict_markdown,
 )
-from seqgan.text.run import TEXT, train
+from seqgan.text.run import TEXT, build_run
 
 # name -> config overrides of the adversarial phase
 METHODS: dict[str, list[str]] = {
@@ -126,7 +128,8 @@ def check_study(base: ExperimentConfig, seeds: list[int], methods: list[str], ou
         for name, cfg in configs.items():
             run_dir = out_dir / _seed_dir_name(seed) / name
             check_run_dir(run_dir, "seqgan study", "--out")
-            RunDir(run_dir, TEXT).check_config(cfg, "--out")  # an earlier study's run resumes with the same settings
+            changes = RunDir(run_dir, TEXT).check_config(cfg, "--out")  # an earlier study's run resumes
+            _check_not_shortened(run_dir, cfg, changes)
             needs_corpus |= is_text and not (run_dir / "data" / "test.txt").is_file()
     if needs_corpus:  # read the corpus once now: a bad file or an empty split must not surface after training
         from text_data.corpus import load_corpus
@@ -143,6 +146,32 @@ def check_study(base: ExperimentConfig, seeds: list[int], methods: list[str], ou
                             f"least {need_test} (NLL-test{', BLEU references' if bleu_samples else ''}): add lines "
                             "or raise the third --set data.split fraction")
     return plan
+
+
+def _train(config: ExperimentConfig, run_dir: Path, data_dir: str | None, label: str,
+           init_from: str | None = None) -> dict:
+    """`seqgan.text.run.train` for a run of a study: a run with nothing left to train (a study re-run) says so
+    in one line, "seed 1 mle: already trained", instead of its resume lines and data notes."""
+    return RunDir(run_dir, TEXT).train(config, lambda: build_run(config, data_dir, run_dir), init_from,
+                                       argv=["study"], done_line=f"{label}: already trained")
+
+
+def _check_not_shortened(run_dir: Path, config: ExperimentConfig, changes: list[tuple]) -> None:
+    """Before any training: the rule `RunDir.train` applies to each run as it comes (no phase shortened below the
+    epochs it trained, see `check_not_shortened`), for every run of the study at once, so a re-run with a shorter
+    schedule is refused before it trains the runs that come first. Reads a checkpoint only when a schedule
+    shrinks."""
+    if not any(key.startswith("schedule.") and isinstance(a, int) and isinstance(b, int) and b < a
+               for key, a, b in changes):
+        return
+    try:
+        position = load_checkpoint(run_dir / "checkpoints" / "last.pt")["position"]
+    except (CheckpointError, OSError):
+        return  # no usable last.pt: `RunDir.train` decides what the run resumes from, and checks it then
+    s = config.schedule
+    phases = [Phase("pretrain_g", s.pretrain_g_epochs, ()), Phase("pretrain_d", s.pretrain_d_rounds, ()),
+              Phase("adversarial", s.adv_epochs, ())]
+    check_not_shortened(run_dir, phases, position, changes)
 
 
 def _curve(run_dir: Path) -> list[dict]:
@@ -175,14 +204,14 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
         seed_dir = out_dir / _seed_dir_name(seed)
         pretrain_dir = seed_dir / "pretrain"
         print(f"== seed {seed}: pretraining -> {pretrain_dir}", flush=True)
-        train(plan[seed]["pretrain"], pretrain_dir, data_dir, argv=["study"])
+        _train(plan[seed]["pretrain"], pretrain_dir, data_dir, f"seed {seed} pretrain")
         init = _curve(pretrain_dir)[0]
         key = primary_metric(init)
         results = {"random": {key: init[key], "nll_test": init["nll_test"]}}
         for method in methods:
             run_dir = seed_dir / method
             print(f"== seed {seed}: {method} -> {run_dir}", flush=True)
-            final = train(plan[seed][method], run_dir, data_dir, init_from=str(pretrain_dir), argv=["study"])
+            final = _train(plan[seed][method], run_dir, data_dir, f"seed {seed} {method}", init_from=str(pretrain_dir))
             adv = [r for r in _curve(run_dir) if r["phase"] == "adversarial"]
             results[method] = {key: final[key], "nll_test": final["nll_test"],
                                "curve": [(r["epoch"], r[key], r["nll_test"]) for r in adv]}
@@ -197,7 +226,7 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
     if base.data.corpus and bleu_samples > 0:  # text: BLEU / Self-BLEU of every run, with p-values
         print("== BLEU of every run against its test split", flush=True)
         summary["bleu"] = study_bleu_table(out_dir, seeds, order, bleu_samples, data_dir=data_dir,
-                                           temperatures=temperatures)
+                                           temperatures=temperatures, progress=stderr_progress("study"))
     if not base.data.corpus:  # the oracle: the frontier on the (NLL-test, NLL-oracle) plane
         print("== MLE's temperature curve", flush=True)
         summary["frontier"] = study_oracle_frontier(out_dir, seeds, order, temperatures, data_dir=data_dir)
