@@ -58,14 +58,7 @@ class Study:
     ) -> Study:
         """Create a new study file: mix and blind the items, and store them in one transaction.
 
-        Args:
-            path: database file to create (must not exist).
-            systems: the sources, in report order.
-            texts: system name -> its texts.
-            seed: seed of the mixing and of the item codes (recorded).
-            fluency: also ask for fluency on a 1-5 scale.
-            title: heading shown to raters.
-            config: how the study was made (recorded as JSON).
+        The arguments are those of `seqgan.human.database.create_database`, which documents them.
         """
         path = Path(path)
         return cls(create_database(path, systems, texts, seed, fluency, title, config), path)
