@@ -8,12 +8,12 @@ import pytest
 import torch
 from nltk.translate.bleu_score import sentence_bleu
 
+from baselines.pg_bleu import BleuReward, reference_subset, strip_sequences
+from baselines.scheduled_sampling import omega_for_epoch, scheduled_sampling_inputs, scheduled_sampling_loss
 from seqgan.base.errors import UserError
 from seqgan.text.config import AdversarialConfig, ExperimentConfig, apply_overrides
-from seqgan.text.pg_bleu import BleuReward, reference_subset, strip_sequences
 from seqgan.text.pretrain import mle_loss
 from seqgan.text.sampling import reference_sample
-from seqgan.text.scheduled_sampling import omega_for_epoch, scheduled_sampling_inputs, scheduled_sampling_loss
 from tests.conftest import TINY, tiny_generator
 from tests.test_adversarial import _changed, _config, _pair, _params, oracle_data  # noqa: F401
 

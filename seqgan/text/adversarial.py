@@ -50,7 +50,7 @@ def constant_reward(pair: SeqGANPair) -> ScoreFn:
 
 def bleu_reward(pair: SeqGANPair) -> ScoreFn:
     """BLEU-n of a sequence against a seeded part of the training data (PG-BLEU's reward)."""
-    from seqgan.text.pg_bleu import BleuReward, reference_subset  # imports numpy-side BLEU only when used
+    from baselines.pg_bleu import BleuReward, reference_subset  # imports numpy-side BLEU only when used
 
     adv = pair.config.adversarial
     refs = reference_subset(pair.real, adv.bleu_ref_fraction, pair.config.seed)
@@ -97,7 +97,7 @@ class SeqGANPair:
 
     def scheduled_sampling_epoch(self, gen: torch.Generator) -> dict[str, float]:
         """One epoch of scheduled sampling over the real data; omega falls with every epoch."""
-        from seqgan.text.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
+        from baselines.scheduled_sampling import omega_for_epoch, scheduled_sampling_loss
 
         g, adv = self.config.generator, self.config.adversarial
         omega = omega_for_epoch(self.ss_epochs + 1, adv.ss_start, adv.ss_decay)
