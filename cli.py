@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from seqgan.base.errors import OneLineParser, UserError
@@ -21,6 +22,7 @@ COMMAND_MODULES = [
     "seqgan.image.fid_cli",
     "seqgan.human.cli",
     "seqgan.image.commands",
+    "seqgan.image.latent_cli",
 ]
 
 
@@ -36,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _speaks() -> bool:
+    """False in processes 1.. of a torchrun job (`torchrun -m seqgan ...`): they fail alike, rank 0 says it once."""
+    return os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 user error, 130 SIGINT, 143 SIGTERM)."""
     parser = build_parser()
@@ -47,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"seqgan {args.command}: error: {err}", file=sys.stderr)
+        if _speaks():
+            print(f"seqgan {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         # inside a training loop SIGINT/SIGTERM save a checkpoint first and say so (TrainingInterrupted carries
         # the message and 128 + the signal number); a plain Ctrl-C elsewhere saved nothing at that moment
         message = str(err) or ("interrupted; nothing was saved at this point (re-running the same command "
                                "continues from the last checkpoint written before, if any)")
-        print(f"seqgan {args.command}: {message}", file=sys.stderr)
+        if _speaks():
+            print(f"seqgan {args.command}: {message}", file=sys.stderr)
         return int(getattr(err, "exit_code", 130))
     except BrokenPipeError:  # e.g. `seqgan sample ... | head`
         return 0

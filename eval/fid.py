@@ -188,10 +188,22 @@ def fid_between(a: torch.Tensor, b: torch.Tensor, extractor: FeatureExtractor, a
         extractor: any FeatureExtractor (e.g. the CNN of seqgan.image.fid_extractor).
         a_name: how the real set is named in the signature.
     """
-    fa, fb = extractor.features(a), extractor.features(b)  # (N, F), (M, F)
+    return fid_between_features(extractor.features(a), extractor.features(b), extractor, a_name)
+
+
+def fid_between_features(fa: torch.Tensor, fb: torch.Tensor, extractor: FeatureExtractor,
+                         a_name: str = "images") -> FIDResult:
+    """FID between two sets of features already extracted (e.g. shared with precision and recall).
+
+    Args:
+        fa: (N, F) the extractor's features of the "real" set.
+        fb: (M, F) those of the "fake" set.
+        extractor: the feature space both come from.
+        a_name: how the real set is named in the signature.
+    """
     mu_a, s_a = gaussian_stats(fa)
     mu_b, s_b = gaussian_stats(fb)
-    return fid_result(frechet_distance(mu_a, s_a, mu_b, s_b), extractor, a_name, len(a), len(b), fa.shape[1])
+    return fid_result(frechet_distance(mu_a, s_a, mu_b, s_b), extractor, a_name, len(fa), len(fb), fa.shape[1])
 
 
 def fid_against_stats(mu_real: torch.Tensor, sigma_real: torch.Tensor, fake: torch.Tensor,
@@ -207,7 +219,23 @@ def fid_against_stats(mu_real: torch.Tensor, sigma_real: torch.Tensor, fake: tor
         n_real: real images behind the statistics.
         split: the dataset split of the real set, if it is one.
     """
-    feats = extractor.features(fake)  # (N, F)
-    mu_f, s_f = gaussian_stats(feats)
+    return fid_against_features(mu_real, sigma_real, extractor.features(fake), extractor, real, n_real, split)
+
+
+def fid_against_features(mu_real: torch.Tensor, sigma_real: torch.Tensor, fake_features: torch.Tensor,
+                         extractor: FeatureExtractor, real: str, n_real: int, split: str | None = None) -> FIDResult:
+    """FID of generated images' features (already extracted, e.g. shared with precision and recall) against
+    precomputed real statistics, with its signature.
+
+    Args:
+        mu_real: mean (F,) of the real features.
+        sigma_real: covariance (F, F) of the real features.
+        fake_features: (N, F) the extractor's features of the generated images.
+        extractor: the feature space both come from.
+        real: how the real set is named in the signature.
+        n_real: real images behind the statistics.
+        split: the dataset split of the real set, if it is one.
+    """
+    mu_f, s_f = gaussian_stats(fake_features)
     value = frechet_distance(mu_real, sigma_real, mu_f, s_f)
-    return fid_result(value, extractor, real, n_real, len(fake), feats.shape[1], split)
+    return fid_result(value, extractor, real, n_real, len(fake_features), fake_features.shape[1], split)

@@ -285,7 +285,7 @@ def test_export_cli_refuses_lstm_runs(tmp_path, run_cli, generator):
     result = run_cli(["export", "--run-dir", run_dir, "--hf", tmp_path / "hf"])
     assert result.code == 2 and len(result.err_lines) == 1
     assert result.err_lines[0].endswith("the LSTM generator cannot be exported to the Hugging Face format; only "
-                                        "generator.kind=gpt2 runs can")
+                                        "transformer runs can (generator.kind=gpt2 or --generator-from)")
     assert snapshot(tmp_path) == before and not (tmp_path / "hf").exists()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from seqgan.base.errors import UserError
-from text_data.tokenizer import EOS, PAD, decode, unk_spacing
+from text_data.tokenizer import WORD_IDS, SpecialIds, decode, unk_spacing
 
 ENCODE_CHUNK = 20_000  # lines per encode_batch call
 AUTO_LEN_PERCENTILE = 99.0  # the automatic max length fits this share of the training lines...
@@ -77,21 +77,23 @@ def nothing_fits(max_len: int, too_long: str) -> UserError:
                      f"{max_len} with --too-long {too_long}; raise --max-len or use --too-long truncate")
 
 
-def encode_lines(tok, lines: Iterable[str], max_len: int, too_long: str = "truncate") -> Encoded:
+def encode_lines(tok, lines: Iterable[str], max_len: int, too_long: str = "truncate",
+                 specials: SpecialIds = WORD_IDS) -> Encoded:
     """Encode lines to (N, max_len) int64 ids: tokens, then <eos>, then <pad>.
 
     Args:
-        tok: a tokenizer from `build_tokenizer`.
+        tok: a tokenizer from `build_tokenizer` (or a pretrained model's, with its `specials`).
         lines: text, one example per item (an iterator is fine: it is consumed in chunks).
         max_len: T, including the <eos>.
         too_long: "truncate" (keep the first max_len - 1 tokens and the <eos>) or "drop".
+        specials: the tokenizer's <eos> and <pad> ids.
     """
     check_fit_args(max_len, too_long)
     parts, lengths = [], []
     truncated = dropped = 0
     for chunk in _chunks(lines, ENCODE_CHUNK):
         encodings = tok.encode_batch(chunk, add_special_tokens=False)
-        block = np.full((len(encodings), max_len), PAD, dtype=np.int32)
+        block = np.full((len(encodings), max_len), specials.pad, dtype=np.int32)
         keep = np.ones(len(encodings), dtype=bool)
         lens = np.zeros(len(encodings), dtype=np.int64)
         for row, enc in enumerate(encodings):
@@ -102,7 +104,7 @@ def encode_lines(tok, lines: Iterable[str], max_len: int, too_long: str = "trunc
                 continue
             truncated += cut
             block[row, :len(ids)] = ids
-            block[row, len(ids)] = EOS
+            block[row, len(ids)] = specials.eos
             lens[row] = len(ids) + 1
         parts.append(block[keep])
         lengths.append(lens[keep])
@@ -166,7 +168,8 @@ def resolve_max_len(seq_len: int, tok, train_lines: list[str]) -> tuple[int, lis
                      f"lines fit, the longest has {int(lengths.max())} tokens (--max-len sets it)"]
 
 
-def model_texts(tok, lines: Iterable[str], max_len: int, too_long: str = "truncate") -> list[str]:
+def model_texts(tok, lines: Iterable[str], max_len: int, too_long: str = "truncate",
+                specials: SpecialIds = WORD_IDS) -> list[str]:
     """Lines the way the models see them: encoded, cut to `max_len` (or dropped), decoded like samples.
 
     A real line and a generated one that have the same ids read the same (unknown words show as <unk>, the
@@ -179,6 +182,7 @@ def model_texts(tok, lines: Iterable[str], max_len: int, too_long: str = "trunca
         lines: text, one example per item.
         max_len: T, including the <eos>.
         too_long: "truncate" or "drop", as in `encode_lines`.
+        specials: the tokenizer's special ids, as in `encode_lines`.
     """
     check_fit_args(max_len, too_long)
     texts = []
@@ -186,7 +190,7 @@ def model_texts(tok, lines: Iterable[str], max_len: int, too_long: str = "trunca
         for line, enc in zip(chunk, tok.encode_batch(chunk, add_special_tokens=False), strict=True):
             ids, _cut = fit_ids(enc.ids, max_len, too_long)
             if ids is not None:
-                texts.append(decode(tok, ids, unk_spacing(line, enc)))
+                texts.append(decode(tok, ids, unk_spacing(line, enc, specials.unk), specials))
     if not texts:
         raise nothing_fits(max_len, too_long)
     return texts

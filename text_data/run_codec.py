@@ -15,16 +15,18 @@ from pathlib import Path
 from seqgan.base.errors import UserError
 from text_data.corpus import read_text_file
 from text_data.dataset import model_texts, resolve_max_len
-from text_data.tokenizer import TOKENIZER_FILE, load_tokenizer
+from text_data.tokenizer import WORD_IDS, SpecialIds, load_run_tokenizer
 
 
 @dataclass(frozen=True)
 class RunCodec:
-    """A text run's tokenizer, max length T (<eos> included) and too-long policy ("truncate" or "drop")."""
+    """A text run's tokenizer, max length T (<eos> included), too-long policy ("truncate" or "drop") and special
+    ids."""
 
     tokenizer: object
     max_len: int
     too_long: str
+    specials: SpecialIds = WORD_IDS
 
     def texts(self, lines: list[str]) -> list[str]:
         """`lines` as the run's generator would write them (`model_texts`); lines with no tokens, or too long
@@ -33,7 +35,7 @@ class RunCodec:
         Args:
             lines: the texts.
         """
-        return model_texts(self.tokenizer, lines, self.max_len, self.too_long)
+        return model_texts(self.tokenizer, lines, self.max_len, self.too_long, self.specials)
 
 
 def run_data_config(run_dir: str | Path) -> dict:
@@ -68,10 +70,10 @@ def load_run_codec(run_dir: str | Path) -> RunCodec:
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"{run_dir / 'config.json'} has no usable data.seq_len and data.too_long ({err}); "
                         f"is {run_dir} a text run directory?") from err
-    tok = load_tokenizer(run_dir / TOKENIZER_FILE)
+    tok, specials = load_run_tokenizer(run_dir)
     train = [] if seq_len else [x for x in read_text_file(run_dir / "data" / "train.txt") if x]
     max_len, _notes = resolve_max_len(seq_len, tok, train)
-    return RunCodec(tok, max_len, too_long)
+    return RunCodec(tok, max_len, too_long, specials)
 
 
 def texts_as_generated(run_dir: str | Path, lines: list[str]) -> list[str]:

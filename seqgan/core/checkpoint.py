@@ -48,3 +48,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: torch.device | str = 
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a seqgan checkpoint of format {FORMAT_VERSION}")
     return state
+
+
+def architecture_differences(stored: dict, built: dict) -> str:
+    """The top-level architecture entries that differ between a checkpoint and the nets built, e.g. "net: 'mlp'
+    vs 'dcgan'; generator"."""
+    keys = [k for k in dict.fromkeys([*stored, *built]) if stored.get(k) != built.get(k)]
+    return "; ".join(f"{k}: {stored.get(k)!r} vs {built.get(k)!r}" if not isinstance(built.get(k), dict) else k
+                     for k in keys)

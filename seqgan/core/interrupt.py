@@ -41,6 +41,19 @@ class StopSignals:
         self.signum: int | None = None
         self.previous: dict = {}
         self.notice: Callable[[], str] = lambda: "saving a checkpoint at the next step boundary"
+        # under torchrun the processes must stop at the same boundary: `agree` turns this process's pending
+        # signal (0: none) into the job's (the largest of all processes'); `quiet` keeps all but one silent
+        self.agree: Callable[[int], int] = lambda signum: signum
+        self.quiet = False
+
+    def pending(self) -> int | None:
+        """The signal to stop for at this boundary, or None; every process of a torchrun job gets the same
+        answer (and so must call this at the same points). A signal that lands while the processes agree counts
+        at the next boundary: the answer is the agreed value, never this process's later one."""
+        agreed = self.agree(self.signum or 0)
+        if agreed:
+            self.signum = agreed  # another process may have been signalled: this one stops with it
+        return agreed or None
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.signum is not None:
@@ -48,6 +61,8 @@ class StopSignals:
                                       "the same command resumes from the last checkpoint written before "
                                       "(checkpoints/last.pt), or starts over if there is none", signum)
         self.signum = signum
+        if self.quiet:
+            return
         try:
             text = f"{signal.Signals(signum).name} received: {self.notice()} (a second one stops without saving)"
             # os.write, not print: the handler may run while the main code is inside a print to stderr, and
@@ -128,7 +143,7 @@ def pause_point(state: dict, done: float) -> None:
     ctx = STEP_CONTEXT
     if ctx.step is not None:
         ctx.pausable.add(ctx.step)
-    if ctx.signals is not None and ctx.signals.signum is not None:
+    if ctx.signals is not None and ctx.signals.pending() is not None:
         raise StepPaused(state, done)
     if ctx.progress is not None:
         ctx.progress(done)

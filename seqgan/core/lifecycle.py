@@ -25,8 +25,9 @@ from seqgan.base.errors import UserError
 from seqgan.base.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from seqgan.base.outputs import check_run_dir
 from seqgan.base.version import VERSION
-from seqgan.core.checkpoint import CheckpointError, load_checkpoint
+from seqgan.core.checkpoint import CheckpointError, architecture_differences, load_checkpoint
 from seqgan.core.config import change_notes, check_same_config
+from seqgan.core.distributed import World, barrier, finish_files, processes_note, seed_rank_stream, session
 from seqgan.core.log import MetricsLog, eval_records, log_line
 from seqgan.core.loop import (
     Phase,
@@ -37,7 +38,7 @@ from seqgan.core.loop import (
     stopped_phases,
     train_adversarial,
 )
-from seqgan.core.runtime import seed_everything
+from seqgan.core.runtime import compile_nets, seed_everything
 
 
 def eval_seed(config: Any) -> int:
@@ -112,6 +113,7 @@ class RunKind:
         start_detail: what the "starting ..." line adds after the device (e.g. the number of training images).
         notes: notes about the data the run was built from, printed and logged when training starts.
         save_data: writes what later loads need besides the checkpoints (text: the split and the tokenizer).
+        data_parallel: its steps split their batches across torchrun's processes (else it refuses torchrun).
     """
 
     command: str
@@ -131,6 +133,7 @@ class RunKind:
     start_detail: Callable[[Any], str] = _no_detail
     notes: Callable[[Any], list[str]] = _no_notes
     save_data: Callable[[Any, Path], None] = _no_data
+    data_parallel: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,7 @@ class RunDir:
         if isinstance(run.pair, GeneratorOnly):
             stored = {key: stored.get(key) for key in built}
         if stored != built:
-            raise UserError(error.replace("{differences}", _differences(stored, built)))
+            raise UserError(error.replace("{differences}", architecture_differences(stored, built)))
 
     # ------------------------------------------------------------ train
 
@@ -281,6 +284,8 @@ class RunDir:
         (`build`), the checkpoint to continue from and its architecture, whether its phases can be extended, and
         that no phase is shortened below what it trained. A resume prints a note per setting it changes.
 
+        Under torchrun every process builds the run and trains its share; rank 0 alone writes (`distributed`).
+
         Args:
             config: the resolved config.
             build: builds the run (data, nets, pair) from `config`.
@@ -290,11 +295,19 @@ class RunDir:
                 train (a study re-run goes through many finished runs: one line each, e.g. "seed 1 mle: already
                 trained"); None: the usual lines.
         """
+        with session(str(getattr(config, "device", "auto")), self.kind.command, self.kind.data_parallel) as world:
+            return self._train(config, build, init_from, argv, done_line, world)
+
+    def _train(self, config: Any, build: Callable[[], BuiltRun], init_from: str | None, argv: list[str] | None,
+               done_line: str | None, world: World) -> dict:  # in one process of the job (or the only one)
         kind, run_dir = self.kind, self.path
         # -- validate everything before writing anything --
         check_run_dir(run_dir, kind.command)  # a file, a path under a file, or a folder of other files: refused
         changes = self.check_config(config)
         run = build()
+        compiled = compile_nets([run.pair.generator, getattr(run.pair, "discriminator", None)], run.device)
+        if compiled and world.main:  # --compile off CUDA: said once, then ignored
+            print(compiled, file=sys.stderr)
         state, state_file, note = self.resume_state(bool(init_from))
         source_metrics: Path | None = None
         if state is None and init_from:
@@ -310,41 +323,46 @@ class RunDir:
         if resuming:
             check_not_shortened(run_dir, phases, state["position"], changes)
         quiet = resuming and done_line is not None and not left_to_train(phases, state["position"])
-        # -- from here on we write --
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        branched = {"init_from": str(init_from) if init_from else None} if kind.branch_phase else {}
-        atomic_write_json(self.config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
-                                             "version": VERSION, **kind.record(run), **branched})
-        if note:
-            log_line(run_dir, f"note: {note}", echo=True)
-        if state_file is not None and state_file.name != "last.pt":  # last.pt is what sampling and a re-run read
-            atomic_write_bytes(self.ckpt_dir / "last.pt", state_file.read_bytes())
-        log_line(run_dir, ("resuming" if resuming else "starting")
-                 + f" {config.name} seed {config.seed} on {run.device}{kind.start_detail(run)}"
-                 + (f" from the pretraining in {init_from}" if branching else ""), echo=not quiet)
-        if quiet:
-            log_line(run_dir, done_line, echo=True)
-        kind.save_data(run, run_dir)
-        for line in kind.notes(run):
-            line = line if line.startswith("warning:") else f"note: {line}"
-            if not quiet:  # the data notes were printed when the run trained; run.log keeps them
-                print(line, file=sys.stderr)
-            log_line(run_dir, line)
-        if source_metrics is not None:
-            offset = state["metrics_offset"]
-            with open(source_metrics, "rb") as fh:
-                atomic_write_text(run_dir / "metrics.jsonl", fh.read(offset).decode("utf-8"))
-            self._share_snapshots(source_metrics.parent / "checkpoints")
+        notes = (change_notes(changes) if resuming else []) + processes_note(state if resuming else None)
+        size = {"world_size": world.size} if world.size > 1 else {}  # the job's size (absent: one process)
+        barrier("checking the run directory")  # every process has read the directory before rank 0 writes
+        if world.main:  # -- from here on we write (rank 0 alone under torchrun) --
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            branched = {"init_from": str(init_from) if init_from else None} if kind.branch_phase else {}
+            atomic_write_json(self.config_path, {"config": config.to_dict(), "argv": argv or sys.argv,
+                                                 "version": VERSION, **kind.record(run), **branched, **size})
+            if note:
+                log_line(run_dir, f"note: {note}", echo=True)
+            if state_file is not None and state_file.name != "last.pt":  # what sampling and a re-run read
+                atomic_write_bytes(self.ckpt_dir / "last.pt", state_file.read_bytes())
+            log_line(run_dir, ("resuming" if resuming else "starting")
+                     + f" {config.name} seed {config.seed} on {run.device}{kind.start_detail(run)}"
+                     + (f" ({world.size} processes)" if world.size > 1 else "")
+                     + (f" from the pretraining in {init_from}" if branching else ""), echo=not quiet)
+            if quiet:
+                log_line(run_dir, done_line, echo=True)
+            kind.save_data(run, run_dir)
+            for line in kind.notes(run):
+                line = line if line.startswith("warning:") else f"note: {line}"
+                if not quiet:  # the data notes were printed when the run trained; run.log keeps them
+                    print(line, file=sys.stderr)
+                log_line(run_dir, line)
+            if source_metrics is not None:
+                offset = state["metrics_offset"]
+                with open(source_metrics, "rb") as fh:
+                    atomic_write_text(run_dir / "metrics.jsonl", fh.read(offset).decode("utf-8"))
+                self._share_snapshots(source_metrics.parent / "checkpoints")
         gen = seed_everything(config.seed, run.device)
+        seed_rank_stream(config.seed)  # under torchrun: each process's own dropout stream
         generator = run.pair.generator
         train_adversarial(run.pair, phases, run_dir, gen, evaluate=run.evaluate,
                           eval_every=config.schedule.eval_every,
                           checkpoint_every_s=config.schedule.checkpoint_every_s, resume_state=state,
-                          checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict()},
+                          checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict(), **size},
                           snapshot=lambda: {"generator": generator.state_dict(), "architecture": run.architecture()},
                           restore=lambda snap: generator.load_state_dict(snap["generator"]),
-                          announce_resume=not quiet, resume_notes=change_notes(changes) if resuming else ())
-        final = kind.finish(run, run_dir)
+                          announce_resume=not quiet, resume_notes=notes)
+        final = finish_files(lambda folder: kind.finish(run, folder), run_dir)  # every process evaluates
         MetricsLog(run_dir / "metrics.jsonl").write_timing(
             {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         return final
@@ -433,10 +451,3 @@ class RunDir:
         else:
             run.pair.load_state_dict(state["pair"])
         return run
-
-
-def _differences(stored: dict, built: dict) -> str:
-    """The top-level architecture entries that differ, e.g. "net: 'mlp' vs 'dcgan'; generator"."""
-    keys = [k for k in dict.fromkeys([*stored, *built]) if stored.get(k) != built.get(k)]
-    return "; ".join(f"{k}: {stored.get(k)!r} vs {built.get(k)!r}" if not isinstance(built.get(k), dict) else k
-                     for k in keys)

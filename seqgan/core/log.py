@@ -1,5 +1,9 @@
 """Run logs: an append-only `metrics.jsonl` that a resume truncates back to its checkpoint, run.log, and progress
-(tqdm bars on a terminal, plain lines elsewhere)."""
+(tqdm bars on a terminal, plain lines elsewhere).
+
+Under torchrun only rank 0 writes and prints (`seqgan.core.distributed.is_main`): the other processes compute the
+same records and drop them, so each file and line exists once.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from seqgan.core.distributed import is_main
 
 
 def _clean(value: Any) -> Any:
@@ -36,17 +42,21 @@ class MetricsLog:
 
     def truncate(self, offset: int) -> None:
         """Drop everything after `offset` (lines from work that the resumed run will redo)."""
-        if self.path.exists():
+        if is_main() and self.path.exists():
             with open(self.path, "r+b") as fh:
                 fh.truncate(offset)
 
     def write(self, record: dict) -> None:
         """Append one record."""
+        if not is_main():
+            return
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({k: _clean(v) for k, v in record.items()}, ensure_ascii=False) + "\n")
 
     def write_timing(self, record: dict) -> None:
         """Append one wall-clock record to timing.jsonl."""
+        if not is_main():
+            return
         with open(self.timing_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -78,6 +88,8 @@ def numbers_text(metrics: dict, limit: int = 3) -> str:
 
 def progress_line(text: str) -> None:
     """One progress line on stderr (through tqdm on a terminal, so a bar in progress stays intact)."""
+    if not is_main():
+        return
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
 
@@ -114,7 +126,7 @@ class PhaseProgress:
     def __init__(self, phase: str, total: int, initial: int, every_s: float, started_at: float,
                  last_eval: dict, last_eval_at: dict | None = None, early_stop: bool = False) -> None:
         self.phase, self.total, self.every_s, self.started_at = phase, total, every_s, started_at
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stderr.isatty() and is_main()
         self.last_eval = dict(last_eval)
         self.last_eval_at = dict(last_eval_at or {})
         self.early_stop = early_stop
@@ -186,6 +198,8 @@ class PhaseProgress:
 def log_line(run_dir: Path, text: str, echo: bool = False) -> None:
     """Append a timestamped line to run_dir/run.log (what happened to the run, in words); `echo` also prints
     it on stderr."""
+    if not is_main():
+        return
     if echo:
         progress_line(text)
     with open(Path(run_dir) / "run.log", "a", encoding="utf-8") as fh:

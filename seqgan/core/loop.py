@@ -24,6 +24,15 @@ import torch
 
 from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import load_checkpoint, save_checkpoint
+from seqgan.core.distributed import (
+    barrier,
+    is_distributed,
+    is_main,
+    main_decides,
+    max_int,
+    own_rng_state,
+    rank_rng_states,
+)
 from seqgan.core.interrupt import STEP_CONTEXT, StepFn, StepPaused, StopSignals, TrainingInterrupted
 from seqgan.core.log import MetricsLog, PhaseProgress, log_line, numbers_text, progress_line
 from seqgan.core.protocol import GANPair
@@ -220,7 +229,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         raise ValueError("phases with early stopping need evaluate, snapshot and restore")
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     log = MetricsLog(run_dir / "metrics.jsonl")
     pos = LoopPosition()
     # what the loop is doing, for the line that acknowledges a stop signal (`notice`)
@@ -228,7 +238,13 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
     durations: dict = {}  # seconds the last call at each index of the current phase took
     if resume_state is not None:
         pair.load_state_dict(resume_state["pair"])
+        own_stream = torch.get_rng_state()  # under torchrun: this process's fresh stream (seed_rank_stream)
         restore_rng(resume_state["rng"], gen)
+        if is_distributed():  # the shared generator and Python's RNG are rank 0's; the torch RNG is each its own
+            own = own_rng_state(resume_state.get("rng_ranks"))
+            torch.set_rng_state(own_stream if own is None else own["torch"])
+            if own is not None and "cuda" in own and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(own["cuda"])
         pos = LoopPosition(**resume_state["position"])
         log.truncate(resume_state["metrics_offset"])
         if any(pos.completed.values()) or pos.step or pos.inside:
@@ -239,8 +255,13 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         log.truncate(0)
 
     def save() -> None:
+        ranks = rank_rng_states(capture_rng(gen)) if is_distributed() else None  # every process takes part
+        if not is_main():
+            return
         state = {"pair": pair.state_dict(), "rng": capture_rng(gen), "position": asdict(pos),
                  "metrics_offset": log.offset(), **(checkpoint_extra or {})}
+        if ranks is not None:
+            state["rng_ranks"] = ranks
         save_checkpoint(ckpt_dir / "last.pt", state)
 
     def run_eval(phase_name: str, epoch: int) -> dict:
@@ -258,12 +279,12 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             pos.last_eval_at = {"phase": phase_name, "epoch": epoch}
             if phase_name == "init":
                 progress_line(f"[init] {numbers_text(pos.last_eval)}")
-        if snapshot is not None and phase_name != "init":
+        if snapshot is not None and phase_name != "init" and is_main():
             save_checkpoint(ckpt_dir / snapshot_name(phase_name, epoch), snapshot())
         return results
 
     def stop_if_signalled(where: str) -> None:
-        if signals.signum is not None:
+        if signals.pending() is not None:
             save()
             name = signal.Signals(signals.signum).name
             log_line(run_dir, f"stopped by {name} {where}; checkpoint saved")
@@ -276,7 +297,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         start = pos.last_eval.get(phase.monitor)
         fresh = pos.completed.get(phase.name, 0) == 0
         if start is not None and fresh:
-            save_checkpoint(ckpt_dir / snapshot_name(phase.name, 0), snapshot())
+            if is_main():
+                save_checkpoint(ckpt_dir / snapshot_name(phase.name, 0), snapshot())
             pos.watch[phase.name] = {"best": start, "best_epoch": 0, "bad": 0, "best_eval": dict(pos.last_eval),
                                      "best_at": dict(pos.last_eval_at), "stopped": False}
         else:  # patience switched on mid-phase (or no evaluation yet): the next evaluation is the first best
@@ -290,6 +312,7 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         w = pos.watch[phase.name]
         log.write({"phase": phase.name, "event": "early_stop", "epoch": epoch, "best_epoch": w["best_epoch"],
                    phase.monitor: w["best"]})
+        barrier("waiting for the best snapshot")  # rank 0 may have just written it
         restore(load_checkpoint(ckpt_dir / snapshot_name(phase.name, w["best_epoch"])))
         pos.last_eval = dict(w["best_eval"])
         # where those numbers come from (a watch from an older checkpoint has no "best_at")
@@ -358,6 +381,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
 
     with StopSignals() as signals:
         signals.notice, STEP_CONTEXT.signals = notice, signals
+        if is_distributed():
+            signals.agree, signals.quiet = max_int, not is_main()
         try:
             started_at = time.monotonic()
             if not pos.evaluated_init:
@@ -397,14 +422,15 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                     bar.epoch_done(epoch, metrics)
                     if stopping:
                         break
-                    if epoch < phase.epochs and time.monotonic() - last_save >= checkpoint_every_s:
+                    if epoch < phase.epochs and main_decides(time.monotonic() - last_save >= checkpoint_every_s):
                         save()
                         last_save = time.monotonic()
                     stop_if_signalled(f"after {phase.name} epoch {epoch}/{phase.epochs}")
                 bar.close()
                 save()
                 # keep each phase's end: other methods can branch from the end of pretraining (--init-from)
-                shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
+                if is_main():
+                    shutil.copyfile(ckpt_dir / "last.pt", ckpt_dir / f"{phase.name}.pt")
                 last_save = time.monotonic()
                 stop_if_signalled(f"at the end of {phase.name}")
         finally:

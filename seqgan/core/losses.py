@@ -3,6 +3,8 @@
 Every loss is a pair (d, g): `d(real_out, fake_out)` is what D (or the critic) minimises, `g(fake_out)` what G
 minimises. Outputs are D's raw scores (logits for the cross-entropy losses, critic values for the others), one
 per image: shape (B,) or (B, 1). Losses are batch means, so they do not depend on the batch size.
+A loss with a data-dependent margin (the loss-sensitive GAN) also names a `margin(real, fake)` distance between
+the images of each (real, fake) pair, and its `d` takes the scaled margins as a third argument.
 Chosen by name from `LOSSES`; image pairs never branch on a loss name.
 
 Imports only torch (the core's rule).
@@ -18,7 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 DLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MarginDLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # d(real_out, fake_out, margin)
 GLoss = Callable[[torch.Tensor], torch.Tensor]
+Margin = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (real images, fake images) -> (B,) distances
 
 
 # ---------------------------------------------------------------- cross-entropy (Goodfellow et al., 2014)
@@ -110,17 +114,72 @@ def least_squares_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
     return 0.5 * (fake_out - 1.0).pow(2).mean()
 
 
+# ---------------------------------------------------------------- loss-sensitive GAN (Qi, 2017)
+
+# L_theta(x) >= 0 is softplus of the critic's raw score. The authors' Torch code (lsgan.lua) puts a ReLU after
+# D's last layer (SoftPlus is there, commented out); a ReLU gives no gradient to either net on an image whose
+# score is negative, so once G pushes its samples there neither net moves them again. Softplus is >= 0 and
+# strictly increasing, so every image keeps a gradient.
+
+
+def l1_margin(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Delta(x, G(z)) before scaling: the L1 norm |x - G(z)|_1 of each (real, fake) pair, summed over every pixel
+    (not a per-pixel mean), as `nn.PairwiseDistance(1)` on the flattened images in Qi's code.
+
+    Args:
+        real: (B, C, H, W) real images in [-1, 1].
+        fake: (B, C, H, W) generated images, paired with `real` row by row.
+
+    Returns:
+        (B,) distances.
+    """
+    return (real - fake).abs().flatten(1).sum(1)
+
+
+def loss_sensitive_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor, margin: torch.Tensor,
+                          real_weight: float = 0.0) -> torch.Tensor:
+    """The loss function's objective in LS-GAN (Qi, 2017), divided by lambda as in the authors' code:
+
+        real_weight * E[L(x)] + E[(Delta(x, G(z)) + L(x) - L(G(z)))_+],   L = softplus(D's score) >= 0,
+
+    i.e. min E[L(x)] + lambda E[(...)_+] with real_weight = 1 / lambda. The default 0 is the code's (gamma = 0:
+    "the theorem shows this term can be ignored" for the unconditional LS-GAN).
+
+    Args:
+        real_out: (B,) or (B, 1) D's raw scores on real images.
+        fake_out: (B,) or (B, 1) D's raw scores on generated images, paired with the real ones row by row.
+        margin: (B,) Delta(x_i, G(z_i)), already scaled (a constant for D: no gradient is taken through it).
+        real_weight: 1 / lambda, the weight of E[L(x)].
+    """
+    real_loss, fake_loss = F.softplus(real_out.reshape(-1)), F.softplus(fake_out.reshape(-1))  # (B,), (B,)
+    hinge = F.relu(margin.reshape(-1) + real_loss - fake_loss).mean()
+    return real_weight * real_loss.mean() + hinge if real_weight else hinge
+
+
+def loss_sensitive_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """G's objective in LS-GAN: E[L(G(z))], the mean loss of its samples.
+
+    Args:
+        fake_out: (B,) or (B, 1) D's raw scores on generated images.
+    """
+    return F.softplus(fake_out).mean()
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A D loss and a G loss that belong together.
 
     Args:
-        d: d(real_out, fake_out) -> scalar D minimises.
+        d: d(real_out, fake_out) -> scalar D minimises; with a margin, d(real_out, fake_out, margin).
         g: g(fake_out) -> scalar G minimises.
+        margin: for a loss with a data-dependent margin, margin(real images, fake images) -> (B,) distances of
+            each (real, fake) pair; the pair scales them (its margin_scale) and passes them to d. None for the
+            others, whose d takes two arguments.
     """
 
-    d: DLoss
+    d: DLoss | MarginDLoss
     g: GLoss
+    margin: Margin | None = None
 
 
 LOSSES: dict[str, GANLoss] = {
@@ -129,6 +188,7 @@ LOSSES: dict[str, GANLoss] = {
     "wasserstein": GANLoss(wasserstein_d_loss, wasserstein_g_loss),
     "hinge": GANLoss(hinge_d_loss, wasserstein_g_loss),
     "least-squares": GANLoss(least_squares_d_loss, least_squares_g_loss),
+    "loss-sensitive": GANLoss(loss_sensitive_d_loss, loss_sensitive_g_loss, l1_margin),
 }
 
 
@@ -195,8 +255,13 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
         gen: the run's generator (draws eps).
         weight: lambda (paper: 10).
     """
+    return unit_gradient_penalty(critic, gradient_penalty_points(real, fake, gen), weight)
+
+
+def gradient_penalty_points(real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """WGAN-GP's x^ = eps x + (1 - eps) G(z) (B, C, H, W), eps ~ U[0, 1] per image drawn with `gen` (detached)."""
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen, device=real.device)  # (B, 1, 1, 1)
-    return unit_gradient_penalty(critic, eps * real + (1.0 - eps) * fake.detach(), weight)
+    return eps * real + (1.0 - eps) * fake.detach()
 
 
 def dragan_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator,
@@ -214,13 +279,22 @@ def dragan_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, ge
         weight: lambda (paper: 10).
         scale: the perturbation's size in units of the batch's standard deviation (paper: 0.5).
     """
+    return unit_gradient_penalty(critic, dragan_points(real, fake, gen, scale), weight)
+
+
+def dragan_points(real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator, scale: float = 0.5) -> torch.Tensor:
+    """DRAGAN's x^ (B, C, H, W) around the perturbed real batch (`dragan_penalty`; `fake` unused)."""
     noise = torch.rand(real.shape, generator=gen, device=real.device)  # (B, C, H, W)
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen, device=real.device)
-    return unit_gradient_penalty(critic, real + alpha * scale * real.std() * noise, weight)
+    return real + alpha * scale * real.std() * noise
 
 
 Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator, float], torch.Tensor]
 PENALTIES: dict[str, Penalty] = {"gradient": gradient_penalty, "dragan": dragan_penalty}
+# each penalty's points, built from the whole batch (its random draws and DRAGAN's batch std), so that a data-parallel
+# step draws what one process draws and scores only its rows of them with `unit_gradient_penalty`
+PENALTY_POINTS: dict[Penalty, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
+    gradient_penalty: gradient_penalty_points, dragan_penalty: dragan_points}
 
 
 # ---------------------------------------------------------------- BEGAN (Berthelot et al., 2017)

@@ -25,11 +25,13 @@ def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """Resolve "auto" (CUDA if present, else CPU), "cpu", "cuda" or "cuda:N" to a device."""
+    """Resolve "auto" (CUDA if present, else CPU), "cpu", "cuda" or "cuda:N" to a device (under torchrun, CUDA is
+    the GPU of the process's LOCAL_RANK: `seqgan.core.distributed.local_device`)."""
     from seqgan.base.errors import UserError
+    from seqgan.core.distributed import local_device
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError) as err:
@@ -40,7 +42,7 @@ def pick_device(name: str = "auto") -> torch.device:
         raise UserError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
     if device.type not in ("cpu", "cuda", "mps"):
         raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    return device
+    return local_device(device)
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -98,3 +100,32 @@ def keep_freed_memory() -> None:
         libc.mallopt(m_trim_threshold, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         pass
+
+
+class _CompileRequest:
+    on = False  # `--compile` of train and image-train: a setting of this process, not of the run (resumes ignore it)
+
+
+def request_compile(on: bool) -> None:
+    """Ask for the training nets to be compiled (`compile_nets`); the commands' `--compile` sets it."""
+    _CompileRequest.on = on
+
+
+def compile_nets(nets: list[torch.nn.Module | None], device: torch.device) -> str | None:
+    """When `--compile` asked for it, torch.compile each net's forward in place (`nn.Module.compile`: its
+    state_dict keys, so checkpoints, stay the same). On CUDA only: elsewhere the flag is ignored and the one-line
+    note this returns says so (CPU compilation needs a C++ toolchain and takes minutes, more than it saves on the
+    CPU presets). Returns None when it compiled or nothing was asked.
+
+    Args:
+        nets: the run's nets (None entries are skipped).
+        device: where they run.
+    """
+    if not _CompileRequest.on:
+        return None
+    if device.type != "cuda":
+        return f"note: --compile is ignored on {device.type} (torch.compile is used on CUDA only); training uncompiled"
+    for net in nets:
+        if net is not None:
+            net.compile()
+    return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from seqgan.base.errors import UserError
 
 from .lengths import choose_like, length_lines, length_record, mean_words, word_count
-from .sources import check_enough, choose, read_lines, real_candidates, run_samples
+from .sources import check_enough, choose, is_text_run, read_lines, real_candidates, run_samples
 
 UNK_TEXT = "<unk>"  # how every tokenizer of this project shows an unknown word (text_data.tokenizer.SPECIALS)
 UNK_RULE = (
@@ -79,12 +79,25 @@ class Drawn:
                 f" --per-system {len(self.texts)} for the same number from every source")
 
 
-def without_unk(texts: list[str]) -> list[str]:
-    """The texts that show no <unk>."""
-    return [t for t in texts if UNK_TEXT not in t]
+def without_unk(texts: list[str], unk: str | None = UNK_TEXT) -> list[str]:
+    """The texts that show no <unk> (`unk`: how the unknown token shows; None: there is none, all texts)."""
+    return list(texts) if unk is None else [t for t in texts if unk not in t]
 
 
-def _pick(name: str, candidates: list[str], n: int, seed: int, what: str, human: bool = False) -> Drawn:
+def unk_text(run_dir: str | Path | None) -> str | None:
+    """How an unknown word shows in the texts of the text run in `run_dir`: "<unk>" (also without a text run),
+    the unknown token of a pretrained generator's tokenizer, or None when that tokenizer has none (byte-level
+    BPE writes every text)."""
+    if not is_text_run(None if run_dir is None else str(run_dir)):
+        return UNK_TEXT
+    from text_data.tokenizer import load_run_tokenizer
+
+    tok, specials = load_run_tokenizer(run_dir)
+    return None if specials.unk is None else tok.id_to_token(specials.unk)
+
+
+def _pick(name: str, candidates: list[str], n: int, seed: int, what: str, human: bool = False,
+          unk: str | None = UNK_TEXT) -> Drawn:
     """Up to n of the candidates without <unk>, chosen with the seed; a one-line error when none is left.
 
     Human-written candidates (`human`) are drawn to match the lengths of all of them (`lengths.choose_like`)
@@ -93,7 +106,7 @@ def _pick(name: str, candidates: list[str], n: int, seed: int, what: str, human:
     holds, drawn plainly: its lengths are not reshaped.
     """
     check_enough(candidates, n, what)  # too little text at all is the old, plain error
-    clean = without_unk(candidates)
+    clean = without_unk(candidates, unk)
     if not clean:
         raise UserError(
             f"{name}: every one of the {len(candidates)} texts of {what} holds {UNK_TEXT}, and items with"
@@ -125,11 +138,12 @@ def draw_system(name: str, source: str, n: int, seed: int) -> Drawn:
         return _pick(name, read_lines(path), n, seed, str(path))
     if not path.is_dir():
         raise UserError(f"{source} is neither a file nor a run directory; check the path")
+    unk = unk_text(path)
     for factor in POOL_FACTORS:
         pool = run_samples(path, n * factor, seed)
         if factor == POOL_FACTORS[0] and len(pool) < n:
             raise UserError(f"sampling {path} gave {len(pool)} non-empty texts, fewer than --per-system {n}")
-        clean = without_unk(pool)
+        clean = without_unk(pool, unk)
         if len(clean) >= n:
             break
     if not clean:
@@ -151,7 +165,7 @@ def draw_real(name: str, source: str, first_run_dir: str | None, n: int, seed: i
         seed: random seed for choosing them.
     """
     texts, what = real_candidates(source, first_run_dir)
-    return _pick(name, texts, n, seed, what, human=True)
+    return _pick(name, texts, n, seed, what, human=True, unk=unk_text(first_run_dir))
 
 
 def items_note(config: dict, has_real: bool) -> str | None:

@@ -24,25 +24,47 @@ LEAK = 0.2
 
 
 class JointDiscriminator(nn.Module):
-    """D(x, z): an image body to F features, concatenated with z, then a small MLP to one score.
+    """D(x, z): an image body to F features and (optionally) a z path, concatenated, then an MLP to one score.
+
+    With the defaults, z joins as it is and the MLP has one hidden layer of 256 (no dropout). ALI's D
+    (Dumoulin et al., Appendix A) gives z its own layers and has several joint layers, with dropout 0.2 in
+    both: `z_hidden` > 0 adds a z path of two LeakyReLU layers of that width, `layers` joint hidden layers of
+    width `hidden`, and `dropout` before every linear layer of the z path and the joint MLP. A D that can relate
+    x to z, not only judge each alone, is what makes E invert G (with a weak joint, E need only match the prior).
 
     Args:
         image_body: images (B, C, H, W) -> features (B, F) (build_nets' D with d_out = F).
         features: F.
         latent_dim: Z.
-        hidden: width of the MLP's hidden layer.
+        hidden: width of the joint hidden layers.
+        z_hidden: width of the z path's two layers (0 = no z path).
+        layers: joint hidden layers.
+        dropout: dropout probability in the z path and the joint MLP (0 = none).
     """
 
-    def __init__(self, image_body: nn.Module, features: int, latent_dim: int, hidden: int = 256) -> None:
+    def __init__(self, image_body: nn.Module, features: int, latent_dim: int, hidden: int = 256,
+                 z_hidden: int = 0, layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         self.image_body = image_body
-        self.joint = nn.Sequential(nn.LeakyReLU(LEAK), nn.Linear(features + latent_dim, hidden), nn.LeakyReLU(LEAK),
-                                   nn.Linear(hidden, 1))
+
+        def dense(n_in: int, n_out: int) -> list[nn.Module]:
+            return [nn.Dropout(dropout), nn.Linear(n_in, n_out)] if dropout else [nn.Linear(n_in, n_out)]
+
+        # (the z path's last activation is the joint's first LeakyReLU, which also activates the image features)
+        self.z_path = (nn.Sequential(*dense(latent_dim, z_hidden), nn.LeakyReLU(LEAK), *dense(z_hidden, z_hidden))
+                       if z_hidden else nn.Identity())
+        joint: list[nn.Module] = [nn.LeakyReLU(LEAK)]
+        width = features + (z_hidden or latent_dim)
+        for _ in range(layers):
+            joint += [*dense(width, hidden), nn.LeakyReLU(LEAK)]
+            width = hidden
+        self.joint = nn.Sequential(*joint, *dense(width, 1))
 
     def forward(self, images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Scores (B,) of pairs: images (B, C, H, W) with latents (B, Z)."""
         features = self.image_body(images)  # (B, F)
-        return self.joint(torch.cat([features, z.to(features.dtype)], 1)).squeeze(1)  # (B,)
+        z_features = self.z_path(z.to(features.dtype))  # (B, Z) or (B, z_hidden)
+        return self.joint(torch.cat([features, z_features], 1)).squeeze(1)  # (B,)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ def _bf16(config: ImageConfig, device: torch.device) -> bool:
 
 def _optimizer(config: ImageConfig, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     t = config.train
-    return OPTIMIZERS[t.optimizer](params, lr, (t.beta1, t.beta2))
+    return OPTIMIZERS[t.optimizer](params, lr, (t.beta1, t.beta2), t.weight_decay)
 
 
 def _optimizers(config: ImageConfig, g: torch.nn.Module,
@@ -41,7 +41,7 @@ def _gan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torc
     t = config.train
     return ImagePair(g, d, images, LOSSES[variant.loss], g_opt, d_opt, t.batch_size, spec.latent_dim,
                      PENALTIES[variant.penalty] if variant.penalty else None, t.penalty_weight, t.clip,
-                     _bf16(config, images.device))
+                     _bf16(config, images.device), t.margin_scale)
 
 
 def _began_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
@@ -53,6 +53,8 @@ def _began_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: to
     code = config.model.code_dim
     decoder, encoder = build_nets(config.model.net, replace(spec, latent_dim=code, g_batch_norm=False,
                                                             d_batch_norm=False), init, d_out=code)
+    if config.model.net == "began":  # BEGAN's own nets: the autoencoder's decoder ends linear, never clamped
+        decoder.body[-1] = torch.nn.Identity()
     g, d = g.to(images.device), AutoEncoder(encoder, decoder).to(images.device)
     g_opt, d_opt = _optimizers(config, g, d)
     t = config.train
@@ -106,7 +108,18 @@ def _infogan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: 
 
     m, t = config.model, config.train
     codes = m.classes + m.continuous_codes
-    nets = build_nets(m.net, replace(spec, latent_dim=spec.latent_dim + codes), init, d_out=1 + codes)
+    g_spec = replace(spec, latent_dim=spec.latent_dim + codes)
+    if m.q_hidden:  # the paper's Q: its own head on D's features, initialised as the net family's layers
+        from seqgan.image.conditional import QHeadDiscriminator
+        from seqgan.image.nets import dcgan_init_, seeded_default_init
+
+        g, trunk = build_nets(m.net, g_spec, init)
+        d = seeded_default_init(init, lambda: QHeadDiscriminator(trunk, m.q_hidden, codes))
+        if m.net == "dcgan":
+            dcgan_init_(d.q, init)
+        nets = (g, d)
+    else:  # Q as K + L extra outputs of D's last layer
+        nets = build_nets(m.net, g_spec, init, d_out=1 + codes)
     return _conditional(InfoGANPair, config, variant, spec, nets, images, None, continuous=m.continuous_codes,
                         info_weight=t.info_weight, cont_weight=t.info_cont_weight)
 
@@ -130,7 +143,8 @@ def _ssgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: to
         unlabelled[labelled] = False  # the labelled images are not drawn again without their labels
     classes = labels[labelled] if labels is not None else torch.zeros(0, dtype=torch.long)
     return SSGANPair(g, d, images[unlabelled], images[labelled], classes.to(images.device), LOSSES[variant.loss],
-                     g_opt, d_opt, t.batch_size, spec.latent_dim, t.unsupervised_weight, _bf16(config, images.device))
+                     g_opt, d_opt, t.batch_size, spec.latent_dim, t.unsupervised_weight, _bf16(config, images.device),
+                     t.feature_matching)
 
 
 def _bigan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: torch.Tensor,
@@ -140,7 +154,8 @@ def _bigan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: to
     m, z = config.model, spec.latent_dim
     g, body = build_nets(m.net, spec, init, d_out=m.joint_features)  # D's image body: F features
     _, encoder = build_nets(m.net, spec, init, d_out=z)  # E: a D body with Z outputs (deterministic encoder)
-    d = JointDiscriminator(body, m.joint_features, z)
+    d = JointDiscriminator(body, m.joint_features, z, m.joint_hidden, m.joint_z_hidden, m.joint_layers,
+                           m.joint_dropout)
     g, encoder, d = g.to(images.device), encoder.to(images.device), d.to(images.device)
     g_opt = _optimizer(config, [*g.parameters(), *encoder.parameters()], config.train.g_lr)  # G and E together
     d_opt = _optimizer(config, d.parameters(), config.train.d_lr)
@@ -171,7 +186,11 @@ def _lapgan_pair(config: ImageConfig, variant: Variant, spec: NetSpec, images: t
         size = spec.image_size // 2 ** k
         net = config.model.net if conv_plan_fits(size) else "mlp"
         level = replace(spec, image_size=size)
-        if k == LEVELS - 1:  # the coarsest level: an unconditional GAN
+        if config.model.lapgan_nets == "denton":  # Denton et al.'s nets per level (seqgan.image.lapgan_nets)
+            from seqgan.image.lapgan_nets import denton_level
+
+            g, d = denton_level(k, k == LEVELS - 1, c, size, z, config.model.width, spec.g_batch_norm, init)
+        elif k == LEVELS - 1:  # the coarsest level: an unconditional GAN
             g, d = build_nets(net, level, init)
         else:  # G_k(z, u(I_{k+1})) -> h_k; D_k: (h_k, u(I_{k+1})) as 2C channels
             # the conv D of a size below 16 has one conv stage and no batch norm; at 14x14 its loss stayed at

@@ -9,8 +9,8 @@ from seqgan.base.errors import UserError
 from seqgan.core.config import add_sampling_arguments, seed_arg
 
 # kept here (not imported from the variants module) so that building the parser stays light
-LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "began", "vae", "cgan", "acgan", "infogan",
-              "ssgan", "bigan", "lapgan")
+LOSS_NAMES = ("mm", "ns", "wgan", "wgan-gp", "lsgan", "dragan", "hinge", "lsgan-qi", "began", "vae", "cgan", "acgan",
+              "infogan", "ssgan", "bigan", "lapgan")
 STUDY_LOSSES = "mm,ns,lsgan,wgan,wgan-gp,dragan,began,vae"
 MAX_GRID_IMAGES = 10_000  # `image-sample -n`: a 100 x 100 grid
 
@@ -21,6 +21,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "mlp, or pytorch-gan-dcgan (PyTorch-GAN's dcgan.py nets)")
     p.add_argument("--scale", default="cpu",
                    help="cpu: minutes on 2 cores (default); gpu: a wider net and 10x the training images")
+    p.add_argument("--preset", default="short",
+                   help="short: each variant's paper defaults at the loss study's fixed budget (default); "
+                   "converged: the settings and schedule under which each variant reaches its FID plateau (config "
+                   "names end in -converged; see docs/results-image.md)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set schedule.epochs=10 (repeatable; --keys lists them)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
@@ -41,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_arg, default=None, help="random seed (default 1); same seed, same numbers")
     p.add_argument("--run-dir", default=None, help="folder for config, checkpoints, logs and samples (required)")
     p.add_argument("--keys", action="store_true", help="print every config key with its value for these flags")
+    p.add_argument("--compile", action="store_true", help="torch.compile the nets' forward passes (CUDA only; "
+                   "ignored with a note elsewhere; a setting of this "
+                   "command, not of the run)")
     p.set_defaults(func=cmd_image_train)
 
     p = subparsers.add_parser("image-sample", help="write a grid of samples from an image run")
@@ -79,7 +86,8 @@ def cmd_image_train(args: argparse.Namespace) -> int:
     from seqgan.image.config import apply_image_overrides, image_config
 
     dataset = "folder" if args.image_dir else _dataset(args.dataset)
-    base = image_config(dataset, args.loss, args.scale, args.net, image_dir=args.image_dir or "")
+    base = image_config(dataset, args.loss, args.scale, args.net, image_dir=args.image_dir or "",
+                        preset=args.preset)
     seed = [f"seed={args.seed}"] if args.seed is not None else []
     config = apply_image_overrides(base, [*_overrides(args), *seed])
     if args.keys:
@@ -88,8 +96,10 @@ def cmd_image_train(args: argparse.Namespace) -> int:
         return 0
     if not args.run_dir:
         raise UserError("--run-dir DIR is required (the folder for config, checkpoints, logs and samples)")
+    from seqgan.core.runtime import request_compile
     from seqgan.image.run import train_image
 
+    request_compile(args.compile)
     final = train_image(config, args.run_dir, args.data_dir, argv=args.argv)
     print(json.dumps(final, indent=2))
     return 0
@@ -134,7 +144,7 @@ def cmd_image_study(args: argparse.Namespace) -> int:
     if not seeds or not losses:
         raise UserError("--seeds and --losses must each name at least one value")
     summary = run_image_study(_dataset(args.dataset), losses, seeds, args.out, args.scale, args.net,
-                              _overrides(args), args.data_dir)
+                              _overrides(args), args.data_dir, preset=args.preset)
     print(table_markdown(summary), end="")
     return 0
 

@@ -221,12 +221,42 @@ class ACGANPair(ConditionalPair):
         return {"g_class": class_loss(fake_aux, fake_codes.classes)}
 
 
+Q_LEAK = 0.1  # the LeakyReLU slope of InfoGAN's MNIST nets (Chen et al., Appendix C.1)
+
+
+class QHeadDiscriminator(nn.Module):
+    """InfoGAN's D with its own Q head (Chen et al., Appendix C.1): D's trunk features f(x) feed D's linear head
+    (the source score) and Q, a fully connected layer with batch norm and LeakyReLU, then a linear layer to the
+    code outputs. `forward` returns (B, 1 + A), the score first: the layout `InfoGANPair` reads.
+
+    Args:
+        trunk: a D with `features(images) -> (B, F)`, `feature_dim` F and a linear `head` F -> 1.
+        hidden: Q's hidden units (paper: 128).
+        outputs: A = K + L, Q's outputs (categorical logits, continuous means).
+    """
+
+    def __init__(self, trunk: nn.Module, hidden: int, outputs: int) -> None:
+        super().__init__()
+        if not hasattr(trunk, "features"):
+            raise ValueError("this net's D exposes no features for a separate Q head; use --net dcgan, mlp or "
+                             "began, or --set model.q_hidden=0")
+        self.trunk = trunk
+        self.q = nn.Sequential(nn.Linear(trunk.feature_dim, hidden), nn.BatchNorm1d(hidden),
+                               nn.LeakyReLU(Q_LEAK, inplace=True), nn.Linear(hidden, outputs))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The source score and Q's outputs (B, 1 + A) of images (B, C, H, W)."""
+        features = self.trunk.features(images)  # (B, F), shared by D and Q
+        return torch.cat([self.trunk.head(features), self.q(features)], 1)  # (B, 1 + A)
+
+
 class InfoGANPair(ConditionalPair):
     """InfoGAN (Chen et al., 2016; the survey's Eq. 29-31): min_{G,Q} max_D V(D, G) - lambda L_I(G, Q).
 
-    Q shares all of D's body and is K + L extra outputs of D's last layer (1 + K + L outputs in all): a
-    simplification of the paper, whose Q has its own fully connected layer on D's features. -lambda L_I is
-    added to D's loss (which trains Q) and to G's; real images and labels are never used for it.
+    Q shares D's body. With `model.q_hidden` = 0 it is K + L extra outputs of D's last layer (1 + K + L outputs
+    in all), a simplification; with `model.q_hidden` > 0 it is the paper's own head on D's features
+    (`QHeadDiscriminator`). -lambda L_I is added to D's loss (which trains Q and the shared body) and to G's;
+    real images and labels are never used for it.
 
     Args:
         info_weight: lambda (paper: 1).

@@ -16,7 +16,7 @@ from seqgan.core.config import RunConfig, apply_overrides, check
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
-NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan")
+NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan", "began", "infogan")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,14 @@ class ImageModelConfig:
     joint_features: int = 256  # BiGAN: F, the image features D's body passes to its (x, z) MLP
     classes: int = 10  # CGAN, ACGAN, SSGAN: K, the dataset's label classes; InfoGAN: values of the categorical code
     continuous_codes: int = 2  # InfoGAN: continuous codes U(-1, 1) (2 on MNIST, as the paper)
+    q_hidden: int = 0  # InfoGAN: hidden units of Q's own head on D's features (paper: 128); 0 = Q is D's outputs
+    joint_z_hidden: int = 0  # BiGAN: width of D's two-layer path for z before the join (0 = z joins as it is)
+    joint_hidden: int = 256  # BiGAN: width of D's joint layers on [image features, z features]
+    joint_layers: int = 1  # BiGAN: number of joint hidden layers
+    joint_dropout: float = 0.0  # BiGAN: dropout in D's joint and z layers (ALI: 0.2)
+    # LAPGAN: each level's nets: "compact" (model.net's nets where they fit, the MLP below 16x16, 3x3 conv G_k) or
+    # "denton" (Denton et al.'s: coarse MLPs of 1200 / 600 units with dropout, 5x5 conv G_k and D_k; lapgan_nets.py)
+    lapgan_nets: str = "compact"
 
     def __post_init__(self) -> None:
         check(self.net in NET_NAMES, f"model.net must be one of {', '.join(NET_NAMES)}, not {self.net!r}")
@@ -59,6 +67,10 @@ class ImageModelConfig:
                "model.latent_dim, model.width, model.code_dim and model.joint_features must be >= 1")
         check(self.classes >= 2 and self.continuous_codes >= 0,
                "model.classes must be >= 2 and model.continuous_codes >= 0")
+        check(self.q_hidden >= 0 and self.joint_z_hidden >= 0 and self.joint_hidden >= 1 and self.joint_layers >= 1,
+               "model.q_hidden and model.joint_z_hidden must be >= 0, model.joint_hidden and model.joint_layers >= 1")
+        check(0 <= self.joint_dropout < 1, "model.joint_dropout must be in [0, 1)")
+        check(self.lapgan_nets in ("compact", "denton"), "model.lapgan_nets must be compact or denton")
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,8 @@ class ImageTrainConfig:
     batch_size: int = 64
     penalty_weight: float = 0.0  # lambda of the variant's gradient penalty (WGAN-GP, DRAGAN)
     clip: float = 0.0  # WGAN: clip D's weights to [-clip, clip] (0 = off)
+    weight_decay: float = 0.0  # L2 weight decay of both optimizers (LS-GAN's Lipschitz condition; 0 = off)
+    margin_scale: float = 0.0  # LS-GAN: tau of the margin tau * |x - G(z)|_1 (unused by the other losses)
     began_gamma: float = 0.5
     began_lambda_k: float = 0.001
     info_weight: float = 1.0  # InfoGAN's lambda on L_I, in D's (Q's) and G's loss (Chen et al.: 1)
@@ -82,6 +96,9 @@ class ImageTrainConfig:
     labelled: int = 100  # SSGAN: labelled training images, balanced over the classes, picked with the seed
     # SSGAN: weight of the GAN terms in D's loss; 0 = D trained on the labelled images only (the baseline)
     unsupervised_weight: float = 1.0
+    # SSGAN: G matches the mean of D's last hidden features on real and generated images (Salimans et al.,
+    # Section 3.1) instead of the non-saturating loss
+    feature_matching: bool = False
     # forward passes of G and D: fp32, bf16 (autocast; weights, optimizers, losses and penalties stay fp32), or
     # auto = bf16 where the hardware multiplies bf16 fast (AVX512-BF16/AMX CPUs, bf16 CUDA)
     precision: str = "fp32"
@@ -96,6 +113,8 @@ class ImageTrainConfig:
         check(self.n_critic >= 1 or VARIANTS[self.loss].pair == "vae",
                f"train.n_critic must be >= 1 for {self.loss} (only the VAE trains without D steps)")
         check(self.penalty_weight >= 0 and self.clip >= 0, "train.penalty_weight and train.clip must be >= 0")
+        check(self.weight_decay >= 0 and self.margin_scale >= 0,
+               "train.weight_decay and train.margin_scale must be >= 0")
         check(self.precision in ("fp32", "bf16", "auto"), "train.precision must be fp32, bf16 or auto")
         check(0 < self.began_gamma <= 1 and self.began_lambda_k >= 0,
                "train.began_gamma must be in (0, 1] and train.began_lambda_k >= 0")
@@ -123,17 +142,21 @@ class ImageScheduleConfig:
 
 @dataclass(frozen=True)
 class ImageEvalConfig:
-    """FID during and after training (eval.fid; a small CNN classifier's features, see eval/fid.py)."""
+    """FID during and after training (eval.fid; a small CNN classifier's features, see eval/fid.py), and precision
+    and recall beside the final FID (eval/precision_recall.py, in the same features)."""
 
     fid: bool = True
     num_samples: int = 2000  # generated images per FID during training
     final_samples: int = 10_000  # generated images for the final FID (metrics.json)
     n_real: int = 10_000  # real test images the FID compares with
+    precision_recall: bool = True  # precision and recall (k-NN manifolds) beside the final FID in metrics.json
+    pr_k: int = 3  # their neighbourhood size k (Kynkäänniemi et al.: 3)
 
     def __post_init__(self) -> None:
         check(self.num_samples >= 2 and self.final_samples >= 2, "eval.num_samples and eval.final_samples must "
                "be >= 2")
         check(self.n_real >= 0, "eval.n_real must be >= 0 (0 = the whole test split)")
+        check(self.pr_k >= 1, "eval.pr_k must be >= 1 (the k of the k-NN manifolds; 3 is the paper's)")
 
 
 @dataclass(frozen=True)
@@ -162,6 +185,8 @@ class ImageConfig(RunConfig):
         check(self.data.dataset != "folder" or not variant.labels,
                f"--loss {self.train.loss} trains on class labels, which a folder of images does not have; use "
                "--dataset mnist or fashion_mnist, or --loss infogan (no labels)")
+        check(not self.train.feature_matching or variant.pair == "ssgan",
+               f"train.feature_matching is SSGAN's G objective; --loss {self.train.loss} does not use it")
         check(variant.pair != "ssgan" or self.train.labelled % self.model.classes == 0,
                f"train.labelled={self.train.labelled} must be a multiple of model.classes={self.model.classes} "
                f"(balanced classes); use e.g. {self.model.classes * 10}")
@@ -196,29 +221,43 @@ SCALES = {"cpu": (CPU_MODEL, CPU_SCHEDULE, ImageEvalConfig(num_samples=2000)),
 
 
 def image_config(dataset: str = "mnist", loss: str = "ns", scale: str = "cpu", net: str | None = None,
-                 image_dir: str = "") -> ImageConfig:
-    """The preset for a (dataset, loss, scale): the scale's nets and schedule with the variant's paper defaults.
+                 image_dir: str = "", preset: str = "short") -> ImageConfig:
+    """The preset for a (dataset, loss, scale): the scale's nets and schedule with the variant's paper defaults,
+    and with preset "converged" the changes `seqgan.image.presets.CONVERGED` lists for the variant.
 
     Args:
         dataset: mnist, fashion_mnist or folder.
         loss: a key of VARIANTS.
         scale: "cpu" (minutes on 2 cores) or "gpu" (a longer schedule and a wider net).
-        net: a net name to use instead of the scale's (dcgan, mlp, pytorch-gan-dcgan).
+        net: a net name to use instead of the preset's (dcgan, mlp, pytorch-gan-dcgan, began).
         image_dir: the folder of images when dataset is "folder".
+        preset: "short" (the loss study's fixed budget) or "converged" (seqgan.image.presets).
     """
+    from seqgan.image.presets import CONVERGED_EVAL_EVERY, CONVERGED_EVAL_SAMPLES, check_preset, converged
+
     if loss not in VARIANTS:
         raise UserError(f"unknown loss {loss!r}; known: {', '.join(VARIANTS)}")
     if scale not in SCALES:
         raise UserError(f"unknown scale {scale!r}; use cpu or gpu")
-    v = VARIANTS[loss]
+    change = converged(loss) if check_preset(preset) == "converged" else None
+    v = VARIANTS[loss] if change is None else replace(VARIANTS[loss], **change.variant)
     model, schedule, evaluation = SCALES[scale]
-    model = replace(model, d_batch_norm=v.d_batch_norm, **({"net": net} if net else {}))
-    schedule = replace(schedule, iters_per_epoch=max(1, schedule.iters_per_epoch // max(v.n_critic, 1)))
+    model = replace(model, d_batch_norm=v.d_batch_norm, **(change.model if change else {}),
+                    **({"net": net} if net else {}))
     train = ImageTrainConfig(loss=loss, optimizer=v.optimizer, g_lr=v.g_lr or v.lr, d_lr=v.lr, beta1=v.betas[0],
                              beta2=v.betas[1], n_critic=v.n_critic, penalty_weight=v.penalty_weight, clip=v.clip,
-                             precision="auto")
+                             weight_decay=v.weight_decay, margin_scale=v.margin_scale, precision="auto",
+                             **(change.train if change else {}))
+    # every variant reads the same real images per epoch: the scale's batches of the default size, over
+    # n_critic D steps per iteration and the variant's batch size
+    images = schedule.iters_per_epoch * ImageTrainConfig.batch_size
+    schedule = replace(schedule, iters_per_epoch=max(1, images // (train.batch_size * max(v.n_critic, 1))))
+    if change is not None:
+        evaluation = replace(evaluation, num_samples=max(evaluation.num_samples, CONVERGED_EVAL_SAMPLES))
+        if scale == "cpu":
+            schedule = replace(schedule, epochs=change.epochs, eval_every=CONVERGED_EVAL_EVERY)
     short = {"fashion_mnist": "fashion"}.get(dataset, dataset)
-    return ImageConfig(name=f"{short}-{loss}" + ("" if scale == "cpu" else f"-{scale}"),
-                       data=ImageDataConfig(dataset=dataset, image_dir=image_dir),
+    name = f"{short}-{loss}" + ("" if scale == "cpu" else f"-{scale}") + ("" if change is None else "-converged")
+    return ImageConfig(name=name, data=ImageDataConfig(dataset=dataset, image_dir=image_dir),
                        model=model, train=train, schedule=schedule,
                        eval=replace(evaluation, fid=dataset != "folder"))

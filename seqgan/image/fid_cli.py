@@ -1,4 +1,5 @@
-"""`seqgan fid`, `seqgan fid-sanity` and `seqgan fid-extractor`: FID of image folders, datasets and image runs.
+"""`seqgan fid`, `seqgan fid-sanity` and `seqgan fid-extractor`: FID (with precision and recall in the same
+features) of image folders, datasets and image runs.
 
 Only argparse is imported here; torch, numpy and Pillow load when a command runs.
 """
@@ -25,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fid", help="FID of generated images (a folder or an image run) against a dataset or a folder",
         description="Fréchet distance between Gaussians fitted to classifier features. The default feature "
         "space is a small CNN trained once on the dataset (cached); its FIDs are not comparable with "
-        "Inception FIDs in papers. Examples: `seqgan fid --dataset mnist --fake DIR`, `seqgan fid --run-dir "
-        "RUN`, `seqgan fid --real DIR --fake DIR --extractor mnist`.")
+        "Inception FIDs in papers. Precision and recall (k-NN manifolds, Kynkäänniemi et al.) in the same features "
+        "are printed beside it. Examples: `seqgan fid --dataset mnist --fake DIR`, `seqgan fid --run-dir RUN`, "
+        "`seqgan fid --real DIR --fake DIR --extractor mnist`.")
     fake = p.add_mutually_exclusive_group(required=True)
     fake.add_argument("--fake", metavar="DIR", help="folder of generated images (png/jpg, any size: resized)")
     fake.add_argument("--run-dir", metavar="DIR", help="an image run: sample its generator (-n images)")
@@ -45,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=299, help="resize folders to this for --extractor inception")
     p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument("--k", type=int, default=3, help="neighbourhood size of precision and recall (default 3)")
+    p.add_argument("--no-precision-recall", dest="precision_recall", action="store_false",
+                   help="FID only: skip precision and recall (k-NN manifolds in the same features)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_fid)
 
@@ -105,10 +110,13 @@ def _run_samples(args: argparse.Namespace):
 
 def cmd_fid(args: argparse.Namespace) -> int:
     """Run `seqgan fid`."""
-    from eval.fid import fid_between
+    from eval.fid import fid_between, fid_between_features
+    from eval.precision_recall import precision_recall_result
     from seqgan.image.data import canonical_dataset, load_image_folder
-    from seqgan.image.fid_dataset import fid_of_samples
+    from seqgan.image.fid_dataset import fid_of_samples, scores_of_samples
 
+    if args.k < 1:
+        raise UserError(f"--k must be >= 1 (the k of the k-NN manifolds), got {args.k}")
     if args.n_real < 0:
         raise UserError(f"--n-real must be >= 0 (0 = the whole split), got {args.n_real}")
     if args.size < 1:
@@ -132,15 +140,31 @@ def cmd_fid(args: argparse.Namespace) -> int:
         real = load_image_folder(args.real, size, extractor.channels)
         if len(real) < 2 or len(fake) < 2:
             raise UserError(f"FID needs at least 2 images per side; got {len(real)} real, {len(fake)} fake")
+    # precision and recall need more than k images per side; the images pass through the extractor once for both
+    with_pr = args.precision_recall and len(fake) > args.k and (not args.real or len(real) > args.k)
+    pr = None
+    if args.real and with_pr:
+        name = f"folder:{Path(args.real).name}"
+        real_features, fake_features = extractor.features(real), extractor.features(fake)
+        result = fid_between_features(real_features, fake_features, extractor, a_name=name)
+        pr = precision_recall_result(real_features, fake_features, extractor, name, args.k)
+    elif args.real:
         result = fid_between(real, fake, extractor, a_name=f"folder:{Path(args.real).name}")
+    elif with_pr:
+        result, pr = scores_of_samples(fake, dataset, args.data_dir, n_real=args.n_real, split=args.split,
+                                       seed=args.seed, extractor=extractor, k=args.k)
     else:
         result = fid_of_samples(fake, dataset, args.data_dir, n_real=args.n_real, split=args.split,
                                 seed=args.seed, extractor=extractor)
     source = args.fake or f"run:{args.run_dir}"
     if args.json:
-        print(json.dumps({**result.to_dict(), "fake": source}, indent=2))
+        print(json.dumps({**result.to_dict(), **(pr.to_dict() if pr else {}), "fake": source}, indent=2))
     else:
         print(f"FID {result.value:.4f}  {result.signature}")
+        if pr is not None:
+            print(pr)
+        elif args.precision_recall:
+            print(f"note: precision and recall need more than --k {args.k} images per side; not computed")
         if result.fields["n_fake"] <= result.fields["features"]:
             print(f"note: {result.fields['n_fake']} fake images < {result.fields['features']} features: the "
                   "covariance is rank-deficient and FID is biased upward; use >= 10,000 images to compare")

@@ -1,7 +1,10 @@
-"""FID against a dataset split: cached real statistics, FID of generated images, and the sanity rows.
+"""FID (and precision and recall) against a dataset split: cached real statistics and features, the scores of
+generated images, and the sanity rows.
 
-The real statistics are cached under `cache_root()/fid/`, keyed by the dataset, split, subset size, seed, the
-extractor's checksum and the split's data checksum; the distance and the signature come from eval.fid.
+The real statistics and the real features are cached under `cache_root()/fid/`, keyed by the dataset, split,
+subset size, seed, the extractor's checksum and the split's data checksum; the distance and the signature come
+from eval.fid, precision and recall from eval.precision_recall (on the same features as FID: generated images
+pass through the extractor once for both).
 """
 
 from __future__ import annotations
@@ -12,11 +15,85 @@ import time
 
 import torch
 
-from eval.fid import FeatureExtractor, FIDResult, feature_stats, fid_against_stats
+from eval.fid import FeatureExtractor, FIDResult, fid_against_features, fid_against_stats, gaussian_stats
+from eval.precision_recall import DEFAULT_K, PrecisionRecallResult, precision_recall_result
 from seqgan.base.errors import UserError
 from seqgan.base.paths import cache_root
 from seqgan.image.data import canonical_dataset, dataset_checksum, load_image_dataset
 from seqgan.image.fid_extractor import fid_log, load_or_train_extractor
+
+
+def _cache_path(kind: str, key: str, split: str, tag: str):
+    return cache_root() / "fid" / f"{kind}-{key}-{split}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.pt"
+
+
+def _read_cache(path, tag: str) -> dict | None:
+    """The cached blob at `path` if it loads and carries `tag`, else None (with a log line if it was unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob["tag"] == tag:
+            return blob
+    except Exception:  # noqa: BLE001 - a bad cache file is recomputed
+        pass
+    fid_log(f"cached statistics {path} are unreadable; recomputing")
+    return None
+
+
+def _write_cache(path, blob: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _real_subset(dataset: str, split: str, n_real: int, data_dir: str | None) -> tuple[str, torch.Tensor, int]:
+    """(canonical name, the split's images, n): how many real images n_real asks for, checked against the split."""
+    key = canonical_dataset(dataset)
+    images, _ = load_image_dataset(key, split, data_dir)
+    n = len(images) if n_real <= 0 else n_real
+    if n > len(images):
+        raise UserError(f"n_real={n_real} exceeds the {len(images):,} images of {key} {split}; use fewer or "
+                        "split=train")
+    return key, images, n
+
+
+def _tag(key: str, split: str, n: int, seed: int, extractor: FeatureExtractor, data_dir: str | None) -> str:
+    return f"{key}|{split}|{n}|{seed}|{extractor.checksum}|{dataset_checksum(key, split, data_dir)}"
+
+
+def real_features(dataset: str, extractor: FeatureExtractor, split: str = "test", n_real: int = 10000,
+                  seed: int = 0, data_dir: str | None = None, use_cache: bool = True) -> tuple[torch.Tensor, int]:
+    """(features (n, F) float64, n) of a dataset split: the seeded subset `real_stats` uses.
+
+    Args:
+        dataset: "mnist" or "fashion_mnist".
+        extractor: the feature space.
+        split: "train" or "test".
+        n_real: real images to use (at most the split size; 0 = all).
+        seed: seed of the subset.
+        data_dir: a `--data-dir` value.
+        use_cache: read/write the features under cache_root()/fid/.
+    """
+    key, images, n = _real_subset(dataset, split, n_real, data_dir)
+    path = tag = None
+    if use_cache:
+        tag = _tag(key, split, n, seed, extractor, data_dir)
+        path = _cache_path("features", key, split, tag)
+        blob = _read_cache(path, tag)
+        if blob is not None and blob["features"].shape[0] == n:
+            return blob["features"], n
+    if n < len(images):
+        index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+        images = images[index]  # (n, C, H, W)
+    features = extractor.features(images)  # (n, F)
+    if path is not None:
+        _write_cache(path, {"tag": tag, "features": features})
+    return features, n
 
 
 def real_stats(dataset: str, extractor: FeatureExtractor, split: str = "test", n_real: int = 10000, seed: int = 0,
@@ -32,36 +109,17 @@ def real_stats(dataset: str, extractor: FeatureExtractor, split: str = "test", n
         data_dir: a `--data-dir` value.
         use_cache: read/write the statistics under cache_root()/fid/.
     """
-    key = canonical_dataset(dataset)
-    images, _ = load_image_dataset(key, split, data_dir)
-    n = len(images) if n_real <= 0 else n_real
-    if n > len(images):
-        raise UserError(f"n_real={n_real} exceeds the {len(images):,} images of {key} {split}; use fewer or "
-                        "split=train")
-    path = None
+    key, _, n = _real_subset(dataset, split, n_real, data_dir)
+    path = tag = None
     if use_cache:
-        tag = f"{key}|{split}|{n}|{seed}|{extractor.checksum}|{dataset_checksum(key, split, data_dir)}"
-        path = cache_root() / "fid" / f"stats-{key}-{split}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.pt"
-        if path.is_file():
-            try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
-                if blob["tag"] == tag and blob["sigma"].shape == (blob["mu"].shape[0],) * 2:
-                    return blob["mu"], blob["sigma"], n
-            except Exception:  # noqa: BLE001 - a bad stats cache is recomputed
-                pass
-            fid_log(f"cached statistics {path} are unreadable; recomputing")
-    if n < len(images):
-        index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-        images = images[index]  # (n, C, H, W)
-    mu, sigma = feature_stats(images, extractor)
+        tag = _tag(key, split, n, seed, extractor, data_dir)
+        path = _cache_path("stats", key, split, tag)
+        blob = _read_cache(path, tag)
+        if blob is not None and blob["sigma"].shape == (blob["mu"].shape[0],) * 2:
+            return blob["mu"], blob["sigma"], n
+    mu, sigma = gaussian_stats(real_features(key, extractor, split, n_real, seed, data_dir, use_cache)[0])
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            torch.save({"tag": tag, "mu": mu, "sigma": sigma}, tmp)
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        _write_cache(path, {"tag": tag, "mu": mu, "sigma": sigma})
     return mu, sigma, n
 
 
@@ -86,6 +144,33 @@ def fid_of_samples(fake: torch.Tensor, dataset: str, data_dir: str | None = None
         raise UserError(f"need at least 2 generated images for FID, got {len(fake)}")
     mu_r, s_r, n = real_stats(key, extractor, split, n_real, seed, data_dir)
     return fid_against_stats(mu_r, s_r, fake, extractor, f"{key}-{split}", n, split)
+
+
+def scores_of_samples(fake: torch.Tensor, dataset: str, data_dir: str | None = None, n_real: int = 10000,
+                      split: str = "test", seed: int = 0, extractor: FeatureExtractor | None = None,
+                      k: int = DEFAULT_K) -> tuple[FIDResult, PrecisionRecallResult]:
+    """FID and precision/recall (k-NN manifolds) of generated images against a dataset split, each with its
+    signature; the generated images pass through the extractor once for both.
+
+    Args:
+        fake: generated images (N, C, H, W), float in [-1, 1] (uint8 accepted), N > k.
+        dataset: "mnist" or "fashion_mnist".
+        data_dir: a `--data-dir` value.
+        n_real: real images (a seeded subset of the split; 0 = all).
+        split: "test" (default) or "train".
+        seed: seed of the real subset.
+        extractor: the feature space (default: the dataset's cached CNN).
+        k: the neighbourhood size of precision and recall.
+    """
+    key = canonical_dataset(dataset)
+    extractor = extractor or load_or_train_extractor(key, data_dir)
+    if len(fake) < 2:
+        raise UserError(f"need at least 2 generated images for FID, got {len(fake)}")
+    mu_r, s_r, n = real_stats(key, extractor, split, n_real, seed, data_dir)
+    fake_features = extractor.features(fake)  # (N, F)
+    fid = fid_against_features(mu_r, s_r, fake_features, extractor, f"{key}-{split}", n, split)
+    real, _ = real_features(key, extractor, split, n_real, seed, data_dir)
+    return fid, precision_recall_result(real, fake_features, extractor, f"{key}-{split}", k)
 
 
 def sanity_rows(dataset: str, data_dir: str | None = None, n: int = 10000, seed: int = 0,

@@ -1,8 +1,16 @@
-"""`ImagePair`: G and D of a loss-based image GAN (MM, NS, WGAN, WGAN-GP, LSGAN, DRAGAN, hinge) as a GANPair.
+"""`ImagePair`: G and D of a loss-based image GAN (MM, NS, WGAN, WGAN-GP, LSGAN, DRAGAN, hinge, Qi's LS-GAN) as a
+GANPair.
 
 The whole training set is one uint8 tensor on the run's device; each step draws its batch by index with the
 run's generator (no DataLoader, no worker processes). The loss is a `GANLoss` from `seqgan.core.losses.LOSSES`
-and the penalty one of `PENALTIES`, so nothing here branches on a loss name.
+and the penalty one of `PENALTIES`, so nothing here branches on a loss name. A loss with a margin (Qi's
+loss-sensitive GAN) gets the scaled distance between the i-th real and the i-th generated image of D's batches.
+
+Under torchrun (`seqgan.core.distributed`) every process draws the whole batch (indices, latents, a penalty's
+points) from the shared generator and computes its rows (`shard`); each process's loss is its rows' mean times
+its share of the batch, so the gradients summed over the processes (one all-reduce) are the whole batch's. Batch
+norm sees only a process's rows (torch.nn.SyncBatchNorm runs on GPUs only), so a net with batch norm trains like
+DistributedDataParallel without SyncBatchNorm; nets without it take one process's steps.
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from seqgan.core.losses import GANLoss, Penalty
+from seqgan.core.distributed import is_distributed, reduce_gradients, shard
+from seqgan.core.losses import PENALTY_POINTS, GANLoss, Penalty, unit_gradient_penalty
 from seqgan.image.data import to_unit_range
 
 
@@ -111,6 +120,24 @@ def generate(generator: nn.Module, inputs: torch.Tensor, batch_size: int = 1000)
         generator.train(was_training)
 
 
+def shared_descend(optimizer: torch.optim.Optimizer, model: nn.Module, loss: torch.Tensor,
+                   extras: list[float]) -> list[float]:
+    """`descend` for this process's share of a batch: backpropagate, sum the gradients of `model` (and `extras`)
+    over the processes, step; returns the summed extras.
+
+    Args:
+        optimizer: `model`'s optimizer.
+        model: the net updated (only its parameters that take a gradient are summed).
+        loss: this process's part of the batch loss (its rows' mean times its share of the batch).
+        extras: numbers summed along (the metrics' parts).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    summed = reduce_gradients(model.parameters(), extras)
+    optimizer.step()
+    return summed
+
+
 def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One gradient step of `optimizer` on `loss`: clear the gradients, backpropagate, step.
 
@@ -156,26 +183,32 @@ class ImagePair(SavedParts):
         clip: clip D's parameters to [-clip, clip] after each D step (WGAN); 0 = never.
         bf16: run G's and D's forward passes under bfloat16 autocast (weights, optimizer state, losses and the
             gradient penalty stay in float32; sampling for evaluation too).
+        margin_scale: the scale of the loss's margin (LS-GAN's tau), for a loss that has one.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, images: torch.Tensor, loss: GANLoss,
                  g_opt: torch.optim.Optimizer, d_opt: torch.optim.Optimizer, batch_size: int, latent_dim: int,
                  penalty: Penalty | None = None, penalty_weight: float = 10.0, clip: float = 0.0,
-                 bf16: bool = False) -> None:
+                 bf16: bool = False, margin_scale: float = 0.0) -> None:
         self.generator, self.discriminator, self.images, self.loss = generator, discriminator, images, loss
         self.g_opt, self.d_opt = g_opt, d_opt
         self.batch_size, self.latent_dim = batch_size, latent_dim
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
-        self.device, self.bf16 = images.device, bf16
+        self.device, self.bf16, self.margin_scale = images.device, bf16, margin_scale
 
     def d_step(self, gen: torch.Generator) -> dict[str, float]:
         """One D update on a real batch and a batch of G's samples; returns d_loss, d_real, d_fake (mean scores)."""
         real = real_batch(self.images, self.batch_size, gen)  # (B, C, H, W)
+        if is_distributed():
+            return self.shared_d_step(real, gen)
         with mixed_precision(self.device, self.bf16):
             with torch.no_grad():
                 fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device)).float()
             real_out, fake_out = self.discriminator(real).float(), self.discriminator(fake).float()  # (B,), (B,)
-        loss = self.loss.d(real_out, fake_out)
+        if self.loss.margin is None:
+            loss = self.loss.d(real_out, fake_out)
+        else:  # real image i and generated image i form a pair (fake carries no gradient to G here)
+            loss = self.loss.d(real_out, fake_out, self.margin_scale * self.loss.margin(real, fake))
         metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item()}
         if self.penalty is not None:
             penalty = self.penalty(self.discriminator, real, fake, gen, self.penalty_weight)
@@ -188,14 +221,65 @@ class ImagePair(SavedParts):
                     p.clamp_(-self.clip, self.clip)
         return {"d_loss": loss.item(), **metrics}
 
+    def shared_d_step(self, real: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+        """`d_step` under torchrun: the whole batch's draws, this process's rows, the gradients summed.
+
+        Args:
+            real: (B, C, H, W) the whole real batch (drawn alike in every process).
+            gen: the run's generator, shared by the processes.
+        """
+        rows = shard(self.batch_size)
+        share = (rows.stop - rows.start) / self.batch_size
+        z = latents(self.batch_size, self.latent_dim, gen, self.device)[rows]  # every process draws all B
+        with mixed_precision(self.device, self.bf16):
+            with torch.no_grad():
+                fake_rows = self.generator(z).float()
+            real_out, fake_out = self.discriminator(real[rows]).float(), self.discriminator(fake_rows).float()
+        if self.loss.margin is None:
+            loss = self.loss.d(real_out, fake_out)
+        else:
+            loss = self.loss.d(real_out, fake_out, self.margin_scale * self.loss.margin(real[rows], fake_rows))
+        loss = loss * share
+        sums = [real_out.sum().item(), fake_out.sum().item()]
+        if self.penalty is not None:
+            fake = torch.zeros_like(real)  # only the penalty's points of this process's rows are scored
+            fake[rows] = fake_rows
+            points = PENALTY_POINTS[self.penalty](real, fake, gen)  # (B, C, H, W): the whole batch's draws
+            penalty = unit_gradient_penalty(self.discriminator, points[rows], self.penalty_weight) * share
+            loss = loss + penalty
+            sums.append(penalty.item())
+        loss_sum, real_sum, fake_sum, *penalty_sum = shared_descend(self.d_opt, self.discriminator, loss,
+                                                                    [loss.item(), *sums])
+        if self.clip > 0:
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.clamp_(-self.clip, self.clip)
+        metrics = {"d_real": real_sum / self.batch_size, "d_fake": fake_sum / self.batch_size}
+        if penalty_sum:
+            metrics["d_penalty"] = penalty_sum[0]
+        return {"d_loss": loss_sum, **metrics}
+
     def g_step(self, gen: torch.Generator) -> dict[str, float]:
         """One G update through D (whose weights get no gradient); returns g_loss."""
+        if is_distributed():
+            return self.shared_g_step(gen)
         with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
             fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
             fake_out = self.discriminator(fake).float()  # (B,)
         loss = self.loss.g(fake_out)
         descend(self.g_opt, loss)
         return {"g_loss": loss.item()}
+
+    def shared_g_step(self, gen: torch.Generator) -> dict[str, float]:
+        """`g_step` under torchrun: all B latents drawn, this process's rows generated and scored."""
+        rows = shard(self.batch_size)
+        share = (rows.stop - rows.start) / self.batch_size
+        z = latents(self.batch_size, self.latent_dim, gen, self.device)[rows]
+        with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
+            fake_out = self.discriminator(self.generator(z)).float()
+        loss = self.loss.g(fake_out) * share
+        (loss_sum,) = shared_descend(self.g_opt, self.generator, loss, [loss.item()])
+        return {"g_loss": loss_sum}
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] on the CPU (G in eval mode)."""

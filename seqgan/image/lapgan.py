@@ -131,19 +131,22 @@ class ConvResidualGenerator(nn.Module):
         latent_dim: Z.
         channels: C.
         image_size: h = w of this level.
-        width: channels of the hidden 3x3 convs.
+        width: channels of the hidden convs.
         batch_norm: batch norm after each hidden conv.
+        kernel: the convs' kernel size (odd; 3 here, 5 in Denton et al.'s nets).
     """
 
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 32,
-                 batch_norm: bool = True) -> None:
+                 batch_norm: bool = True, kernel: int = 3) -> None:
         super().__init__()
         self.size = image_size
         self.noise_plane = nn.Linear(latent_dim, image_size * image_size)
         norm = (lambda n: nn.BatchNorm2d(n)) if batch_norm else (lambda n: nn.Identity())
-        self.body = nn.Sequential(nn.Conv2d(channels + 1, width, 3, padding=1), norm(width), nn.ReLU(inplace=True),
-                                  nn.Conv2d(width, width, 3, padding=1), norm(width), nn.ReLU(inplace=True),
-                                  nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())
+        pad = kernel // 2
+        self.body = nn.Sequential(nn.Conv2d(channels + 1, width, kernel, padding=pad), norm(width),
+                                  nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, width, kernel, padding=pad), norm(width), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, channels, kernel, padding=pad), nn.Tanh())
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Residuals (B, C, h, w) of latents (B, Z) given conditions (B, C, h, w)."""

@@ -1,4 +1,5 @@
-"""Image generators and discriminators: MLP, DCGAN-style conv (any image size), PyTorch-GAN's DCGAN, autoencoder.
+"""Image generators and discriminators: MLP, DCGAN-style conv (any image size), PyTorch-GAN's DCGAN, autoencoder;
+the registry also names BEGAN's nets (`seqgan.image.began_nets`) and InfoGAN's (`seqgan.image.infogan_nets`).
 
 No training code here. Every D returns raw scores of shape (B,) (the loss applies any sigmoid), every G maps
 latents (B, Z) to images (B, C, H, W) in [-1, 1]. B batch, Z latent size, C channels, H = W image size.
@@ -6,13 +7,16 @@ latents (B, Z) to images (B, C, H, W) in [-1, 1]. B batch, Z latent size, C chan
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+Built = TypeVar("Built")  # what a builder passed to `seeded_default_init` returns
 LEAK = 0.2  # LeakyReLU slope of DCGAN (Radford et al.) and of PyTorch-GAN's nets
 
 
@@ -70,7 +74,16 @@ class MLPDiscriminator(nn.Module):
             width = out
         layers.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*layers)
-        self.out_dim = out_dim
+        self.out_dim, self.feature_dim = out_dim, width
+
+    @property
+    def head(self) -> nn.Linear:
+        """The output layer, F -> out_dim."""
+        return self.net[-1]
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (B, F) (what the output layer reads: feature matching, Q heads)."""
+        return self.net[:-1](images.flatten(1))  # (B, F)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Scores (B,) (or features (B, out_dim) when out_dim > 1) of images (B, C, H, W)."""
@@ -169,15 +182,21 @@ class ConvDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(LEAK, inplace=True))
             c_in, c = c, c * 2
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in * s0 * s0, out_dim)
+        self.feature_dim = c_in * s0 * s0
+        self.head = nn.Linear(self.feature_dim, out_dim)
         self.out_dim = out_dim
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Scores (B,) (or features (B, out_dim)) of images (B, C, H, W)."""
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last conv stage's activations (B, F), flattened: what the linear head reads (feature matching,
+        Q heads)."""
         if self.pad:
             lo = self.pad // 2
             images = nn.functional.pad(images, (lo, self.pad - lo, lo, self.pad - lo), value=-1.0)
-        out = self.head(self.body(images).flatten(1))  # (B, out_dim)
+        return self.body(images).flatten(1)  # (B, F)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) (or features (B, out_dim)) of images (B, C, H, W)."""
+        out = self.head(self.features(images))  # (B, out_dim)
         return out.squeeze(1) if self.out_dim == 1 else out
 
 
@@ -370,7 +389,7 @@ class NetSpec:
         return (self.channels, self.image_size, self.image_size)
 
 
-def _default_init(gen: torch.Generator, build: Callable[[], tuple[nn.Module, nn.Module]]):
+def seeded_default_init(gen: torch.Generator, build: Callable[[], Built]) -> Built:
     """Build with PyTorch's default initialisation (what PyTorch-GAN's gan.py uses), seeded from `gen`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
@@ -378,8 +397,9 @@ def _default_init(gen: torch.Generator, build: Callable[[], tuple[nn.Module, nn.
 
 
 def _mlp(spec: NetSpec, d_out: int, gen: torch.Generator) -> tuple[nn.Module, nn.Module]:
-    return _default_init(gen, lambda: (MLPGenerator(spec.latent_dim, spec.image_shape, batch_norm=spec.g_batch_norm),
-                                       MLPDiscriminator(spec.image_shape, out_dim=d_out)))
+    return seeded_default_init(gen, lambda: (MLPGenerator(spec.latent_dim, spec.image_shape,
+                                                           batch_norm=spec.g_batch_norm),
+                                              MLPDiscriminator(spec.image_shape, out_dim=d_out)))
 
 
 def _dcgan(spec: NetSpec, d_out: int, gen: torch.Generator) -> tuple[nn.Module, nn.Module]:
@@ -397,23 +417,28 @@ def _pytorch_gan_dcgan(spec: NetSpec, d_out: int, gen: torch.Generator) -> tuple
     return dcgan_init_(g, gen), dcgan_init_(StridedDiscriminator(spec.channels, spec.image_size), gen)
 
 
-# name -> builder(spec, D output size, init generator) -> (G, D); an output size K > 1 makes D an encoder
-NETS: dict[str, Callable[[NetSpec, int, torch.Generator], tuple[nn.Module, nn.Module]]] = {
+# builder(spec, D output size, init generator) -> (G, D); an output size K > 1 makes D an encoder
+NetBuilder = Callable[[NetSpec, int, torch.Generator], tuple[nn.Module, nn.Module]]
+
+
+def _defined_in(module: str) -> NetBuilder:
+    """The builder `build(spec, d_out, gen)` of seqgan.image.<module>, imported on first use (it imports this)."""
+    return lambda spec, d_out, gen: importlib.import_module(f"seqgan.image.{module}").build(spec, d_out, gen)
+
+
+NETS: dict[str, NetBuilder] = {
     "mlp": _mlp,
     "dcgan": _dcgan,
     "pytorch-gan-dcgan": _pytorch_gan_dcgan,
+    "began": _defined_in("began_nets"),  # BEGAN's conv + ELU nets
+    "infogan": _defined_in("infogan_nets"),  # InfoGAN's MNIST nets, which Lucic et al. use for every loss
 }
 
 
 def build_nets(name: str, spec: NetSpec, gen: torch.Generator, d_out: int = 1) -> tuple[nn.Module, nn.Module]:
-    """G and D of net `name`, initialised from `gen` (DCGAN init for conv nets, PyTorch's for the MLP).
-
-    Args:
-        name: a key of NETS.
-        spec: sizes.
-        gen: CPU generator for the initial weights.
-        d_out: D's output size (1 = a score; K = an encoder to K features).
-    """
+    """G and D of net `name` (a key of NETS) sized by `spec`, initialised from the CPU generator `gen` (DCGAN's
+    initialisation for the conv nets, PyTorch's for the MLP, Glorot's for BEGAN's); `d_out` is D's output size
+    (1 = a score; K = an encoder to K features)."""
     return NETS[name](spec, d_out, gen)
 
 

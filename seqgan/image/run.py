@@ -2,8 +2,8 @@
 
 The run directory is the text runs' one: config.json (resolved config, argv, image shape), metrics.jsonl,
 timing.jsonl, run.log, checkpoints/ (last.pt, adversarial.pt, eval-adversarial-E.pt generator snapshots),
-metrics.json (final FID with its signature, the class metric of the conditional variants, SSGAN's test_accuracy,
-BiGAN's latent_recon_mse) and samples.png
+metrics.json (final FID with its signature, precision and recall in the same features with theirs, the class
+metric of the conditional variants, SSGAN's test_accuracy, BiGAN's latent_recon_mse) and samples.png
 (a grid of 64 samples; one row per class for the conditional variants). Its life (validate then write, resume,
 load) is `seqgan.core.lifecycle`'s; this module is the image kind of run.
 """
@@ -18,6 +18,7 @@ import torch
 
 from seqgan.base.errors import UserError
 from seqgan.core.checkpoint import atomic_write_json
+from seqgan.core.distributed import gather_objects, is_distributed, is_main
 from seqgan.core.lifecycle import RunDir, RunKind, eval_seed
 from seqgan.core.loop import Phase
 from seqgan.core.protocol import GANPair
@@ -106,14 +107,24 @@ class ImageRun:
         """FID (eval.fid.FIDResult) of n samples drawn with the run's evaluation seed."""
         return self.scores(n)[0]
 
-    def scores(self, n: int) -> tuple[FIDResult, dict]:
+    def scores(self, n: int, precision_recall: bool = False) -> tuple[FIDResult, dict]:
+        """`own_scores`; under torchrun rank 0 alone computes them (the feature extractor and the real statistics
+        are cached files it may write) while the others wait for its numbers."""
+        if not is_distributed():
+            return self.own_scores(n, precision_recall)
+        mine = self.own_scores(n, precision_recall) if is_main() else None
+        return gather_objects(mine, "waiting for rank 0's FID")[0]
+
+    def own_scores(self, n: int, precision_recall: bool = False) -> tuple[FIDResult, dict]:
         """FID (eval.fid.FIDResult) of n samples drawn with the run's evaluation seed, and the variant's class
         metric of the same samples as {name: value, name_signature: ...} ({} for an unconditional variant).
 
         Args:
             n: number of samples.
+            precision_recall: also precision and recall (k = eval.pr_k) of the same samples in FID's features,
+                as {precision, recall, precision_recall_signature} in the dict (the samples are read once).
         """
-        from seqgan.image.fid_dataset import fid_of_samples
+        from seqgan.image.fid_dataset import fid_of_samples, scores_of_samples
         from seqgan.image.fid_extractor import load_or_train_extractor
 
         if self._extractor is None:
@@ -121,15 +132,21 @@ class ImageRun:
         fake = self.sample(n, torch.Generator().manual_seed(eval_seed(self.config)))  # (n, C, H, W)
         if fake.shape[1:] != (1, 28, 28):  # the extractor reads MNIST-shaped images
             fake = convert_float(fake, 28, 1)
-        fid = fid_of_samples(fake, self.dataset, self.data_dir, n_real=self.config.eval.n_real,
-                             extractor=self._extractor)
+        e = self.config.eval
+        extra: dict = {}
+        if precision_recall and n > e.pr_k:  # k-NN radii need more than k samples
+            fid, pr = scores_of_samples(fake, self.dataset, self.data_dir, n_real=e.n_real,
+                                        extractor=self._extractor, k=e.pr_k)
+            extra = pr.to_dict()
+        else:
+            fid = fid_of_samples(fake, self.dataset, self.data_dir, n_real=e.n_real, extractor=self._extractor)
         metric = VARIANTS[self.config.train.loss].class_metric
         if not metric:
-            return fid, {}
+            return fid, extra
         from eval.class_metrics import score_samples
 
         # the conditional pairs' sample(n) conditions image i on class (or code) i % K: balanced_labels(n)
-        return fid, score_samples(metric, self._extractor, fake, self.pair.balanced_labels(n))
+        return fid, {**extra, **score_samples(metric, self._extractor, fake, self.pair.balanced_labels(n))}
 
     def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
         """The in-training evaluation: FID of eval.num_samples samples and the variant's class metric of the same
@@ -189,6 +206,8 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
         raise UserError(f"images must be square, got {h}x{w}; resize them with --set data.image_size=N")
     variant = VARIANTS[config.train.loss]
     m = config.model
+    if is_distributed():  # under torchrun: only the loss-based pairs split their batches (image_pair)
+        check_splits(config, variant.pair)
     labels = checked_labels(config, images, labels) if variant.labels else None  # CGAN, ACGAN, SSGAN
     labels = None if labels is None else labels.to(device)
     spec = NetSpec(image_size=h, channels=c, latent_dim=m.latent_dim, width=m.width, g_batch_norm=m.g_batch_norm,
@@ -201,6 +220,20 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
     return ImageRun(config, pair, device, (c, h, w), data_dir, len(images))
 
 
+def check_splits(config: ImageConfig, pair: str) -> None:
+    """Refuse a torchrun job for a variant whose steps do not split their batches yet, or a batch smaller than the
+    number of processes (every process takes at least one row)."""
+    from seqgan.core.distributed import env_world
+
+    if pair != "gan":
+        raise UserError(f"train.loss={config.train.loss} trains in one process only (its steps do not split "
+                        "their batches yet); run it without torchrun")
+    world = env_world()
+    if world is not None and config.train.batch_size < world.size:
+        raise UserError(f"train.batch_size={config.train.batch_size} is smaller than the {world.size} processes; "
+                        "each process takes a share of every batch")
+
+
 def make_phases(run: ImageRun) -> list[Phase]:
     """One phase of `schedule.epochs` epochs; an epoch is iters_per_epoch x (n_critic D steps, then 1 G step)."""
     s, t = run.config.schedule, run.config.train
@@ -209,15 +242,16 @@ def make_phases(run: ImageRun) -> list[Phase]:
 
 
 def finish(run: ImageRun, run_dir: Path) -> dict:
-    """Final FID on eval.final_samples samples (metrics.json, with its signature; and the conditional variants'
-    class metric and the pair metric of SSGAN and BiGAN, each with its signature) and samples.png."""
+    """Final FID on eval.final_samples samples (metrics.json, with its signature; precision and recall of the same
+    samples unless eval.precision_recall is off; the conditional variants' class metric and the pair metric of
+    SSGAN and BiGAN, each with its signature) and samples.png."""
     from seqgan.image.data import save_image_grid
 
     c = run.config
     final: dict = {"loss": c.train.loss, "net": c.model.net, "dataset": c.data.dataset, "seed": c.seed,
                    "experiment": c.name}
     if c.eval.fid:
-        result, classes = run.scores(c.eval.final_samples)
+        result, classes = run.scores(c.eval.final_samples, precision_recall=c.eval.precision_recall)
         final = {"fid": result.value, "fid_signature": result.signature, **classes, **final}
     final = {**run.pair_scores(c.eval.final_samples), **final}
     atomic_write_json(run_dir / "metrics.json", final)
@@ -234,7 +268,8 @@ IMAGE = RunKind(command="seqgan image-train", title="an image run", config_class
                 best_key=lambda records: "fid", epoch_phase=PHASE, named_phase_ends=False,
                 resume_from_phase_ends=False, best_digits=3,
                 record=lambda run: {"image_shape": list(run.image_shape), "num_train_images": run.num_images},
-                start_detail=lambda run: f" ({run.num_images} images {'x'.join(map(str, run.image_shape))})")
+                start_detail=lambda run: f" ({run.num_images} images {'x'.join(map(str, run.image_shape))})",
+                data_parallel=True)  # the loss-based pairs split their batches; the others refuse (check_splits)
 
 
 def train_image(config: ImageConfig, run_dir: str | Path, data_dir: str | None = None,

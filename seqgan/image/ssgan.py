@@ -11,9 +11,12 @@ from LOSSES applied to s. D's loss = L_supervised (cross-entropy of the K logits
 the survey's Section 3.8, Semi-GAN: labels enter D's training) + L_unsupervised (on the other training images
 and G's).
 
-G: the paper's feature matching works better for classification; we use the non-saturating G loss on log D
-(`loss.g(s(G(z)))`), which is simple, stable and needs nothing from D's internals (the MLP and conv D expose
-different feature layers). B batch, C channels, H = W image size, Z latent size, K classes, N images.
+G: by default the non-saturating G loss on log D (`loss.g(s(G(z)))`); with `train.feature_matching` the paper's
+feature matching (Section 3.1), which works better for classification: G matches the batch mean of D's last
+hidden features f (what D's output layer reads) on real unlabelled images and on its own,
+||E f(x) - E f(G(z))||^2 averaged over the features (`feature_matching_loss`; the authors' code takes the mean
+where the paper writes the sum, which only rescales it). B batch, C channels, H = W image size, Z latent size,
+K classes, N images, F D's features.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ def unsupervised_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> t
     """
     # -log(Z / (Z + 1)) = softplus(-s); -log(1 / (Z + 1)) = softplus(s): stable for any logits
     return F.softplus(-source_logit(real_logits)).mean() + F.softplus(source_logit(fake_logits)).mean()
+
+
+def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """Salimans et al.'s feature matching for G: the mean over features of (E f(x) - E f(G(z)))^2, the
+    expectations being batch means.
+
+    Args:
+        real_features: (B, F) D's features of real images (a constant for G).
+        fake_features: (B', F) D's features of generated images.
+    """
+    return (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()
 
 
 def labelled_subset(labels: torch.Tensor, n: int, classes: int, seed: int) -> torch.Tensor:
@@ -119,17 +133,18 @@ class SSGANPair(SavedParts):
         unsupervised_weight: weight of the GAN terms in D's loss (0 = D is a plain classifier of the labelled
             subset: the supervised-only baseline, same net and schedule).
         bf16: forward passes under bfloat16 autocast (losses and optimizers stay in float32).
+        feature_matching: G's objective is `feature_matching_loss` on D's `features` instead of loss.g.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, images: torch.Tensor,
                  labelled_images: torch.Tensor, labelled_classes: torch.Tensor, loss: GANLoss,
                  g_opt: torch.optim.Optimizer, d_opt: torch.optim.Optimizer, batch_size: int, latent_dim: int,
-                 unsupervised_weight: float = 1.0, bf16: bool = False) -> None:
+                 unsupervised_weight: float = 1.0, bf16: bool = False, feature_matching: bool = False) -> None:
         self.generator, self.discriminator, self.images = generator, discriminator, images
         self.labelled_images, self.labelled_classes = labelled_images, labelled_classes
         self.loss, self.g_opt, self.d_opt = loss, g_opt, d_opt
         self.batch_size, self.latent_dim, self.unsupervised_weight = batch_size, latent_dim, unsupervised_weight
-        self.device, self.bf16 = images.device, bf16
+        self.device, self.bf16, self.feature_matching = images.device, bf16, feature_matching
 
     def d_step(self, gen: torch.Generator) -> dict[str, float]:
         """One D update: L_supervised on a labelled batch + weight x L_unsupervised on an unlabelled and a
@@ -150,11 +165,26 @@ class SSGANPair(SavedParts):
 
     def g_step(self, gen: torch.Generator) -> dict[str, float]:
         """One G update through D (whose weights get no gradient): the NS loss -log D(G(z)) on the source
-        logit; returns g_loss."""
+        logit, or feature matching against a batch of unlabelled real images; returns g_loss."""
+        if self.feature_matching:
+            return self._feature_matching_step(gen)
         with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
             fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
             fake_s = source_logit(self.discriminator(fake).float())  # (B,)
         loss = self.loss.g(fake_s)
+        descend(self.g_opt, loss)
+        return {"g_loss": loss.item()}
+
+    def _feature_matching_step(self, gen: torch.Generator) -> dict[str, float]:
+        """G's feature-matching update (`feature_matching_loss` of D's features, D in training mode as in the
+        authors' code); returns g_loss."""
+        real = real_batch(self.images, self.batch_size, gen)  # (B, C, H, W)
+        with frozen(self.discriminator), mixed_precision(self.device, self.bf16):
+            with torch.no_grad():
+                real_features = self.discriminator.features(real).float()  # (B, F)
+            fake = self.generator(latents(self.batch_size, self.latent_dim, gen, self.device))  # (B, C, H, W)
+            fake_features = self.discriminator.features(fake).float()  # (B, F)
+        loss = feature_matching_loss(real_features, fake_features)
         descend(self.g_opt, loss)
         return {"g_loss": loss.item()}
 

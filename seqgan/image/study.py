@@ -28,7 +28,8 @@ NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan
 
 
 def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: str | Path, scale: str = "cpu",
-                    net: str | None = None, overrides: list[str] | None = None, data_dir: str | None = None) -> dict:
+                    net: str | None = None, overrides: list[str] | None = None, data_dir: str | None = None,
+                    preset: str = "short") -> dict:
     """Train every (loss, seed) run (resuming any that exist), then write summary.json, table.md, samples.png.
 
     Args:
@@ -40,11 +41,12 @@ def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: 
         net: a net to use instead of the preset's.
         overrides: `--set` strings applied to every run.
         data_dir: data folder.
+        preset: "short" or "converged" (seqgan.image.presets), for every loss.
     """
     unknown = [name for name in losses if name not in VARIANTS]
     if unknown:
         raise UserError(f"unknown loss(es) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
-    configs = {loss: apply_image_overrides(image_config(dataset, loss, scale, net), overrides or [])
+    configs = {loss: apply_image_overrides(image_config(dataset, loss, scale, net, preset=preset), overrides or [])
                for loss in losses}  # every config is validated before the first run starts
     if any(not c.eval.fid for c in configs.values()):
         raise UserError("the study compares FIDs: leave eval.fid on")
@@ -61,6 +63,7 @@ def run_image_study(dataset: str, losses: list[str], seeds: list[int], out_dir: 
             final = finished_metrics(run_dir, config) or train_image(config, run_dir, data_dir, argv=["image-study"])
             results[loss][seed] = {**final, **run_history(run_dir)}
     summary = summarise(dataset, results)
+    summary["preset"] = preset
     summary["configs"] = {loss: c.to_dict() for loss, c in configs.items()}
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "table.md", table_markdown(summary))

@@ -32,6 +32,8 @@ class Variant:
         lr: learning rate of D (and of G unless g_lr is set).
         g_lr: G's learning rate when it differs from D's (0 = lr).
         betas: Adam's (beta1, beta2); RMSProp ignores them.
+        weight_decay: L2 weight decay of both nets' optimizers (added to the gradient, as Qi's code does).
+        margin_scale: the scale tau of a loss's data-dependent margin (LS-GAN); 0 for the losses without one.
         n_critic: D steps per G step (0: no D, e.g. the VAE).
         d_batch_norm: batch norm in D.
         labels: trains on class labels (needs a labelled dataset, not a folder of images).
@@ -50,6 +52,8 @@ class Variant:
     lr: float = 2e-4
     g_lr: float = 0.0
     betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    margin_scale: float = 0.0
     n_critic: int = 1
     d_batch_norm: bool = True
     labels: bool = False
@@ -73,6 +77,15 @@ VARIANTS: dict[str, Variant] = {
                       loss="non-saturating", penalty="dragan", penalty_weight=10.0, lr=1e-4, betas=(0.5, 0.9),
                       d_batch_norm=False),
     "hinge": Variant("hinge GAN (Lim & Ye, 2017; Miyato et al., 2018)", loss="hinge"),
+    # Qi's lsgan.lua: Adam 1e-4, beta1 0.5, one loss-function step per G step, BN in D; the margin is
+    # tau * |x - G(z)|_1 summed over pixels with tau 2e-4 (its `lambda`, "actually tau in the original paper"),
+    # and the E[L(x)] term is off (gamma 0). The Lipschitz condition on L_theta is kept by weight decay, the
+    # paper's choice ("we adopt weight decay for its simplicity"; the gradient penalty is only its
+    # alternative); its size, 5e-5 on both nets, is the value the code's comment gives
+    "lsgan-qi": Variant("LS-GAN, loss-sensitive (Qi, 2017): a loss L(x) = softplus(D(x)) >= 0 trained so real "
+                        "images beat generated ones by a margin tau |x - G(z)|_1 (tau 2e-4), G minimises "
+                        "E[L(G(z))]; weight decay 5e-5 for the Lipschitz condition, Adam 1e-4",
+                        loss="loss-sensitive", lr=1e-4, weight_decay=5e-5, margin_scale=2e-4),
     "began": Variant("BEGAN (Berthelot et al., 2017): autoencoder D, L1 reconstruction, k_t equilibrium with "
                      "gamma 0.5, lambda_k 0.001; Adam 1e-4", pair="began", lr=1e-4, d_batch_norm=False),
     "vae": Variant("VAE (Kingma & Welling, 2014): G as decoder, D's body as encoder, Bernoulli likelihood; "
@@ -121,9 +134,10 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
-OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float, tuple[float, float]], torch.optim.Optimizer]
+# (parameters, learning rate, betas, weight decay) -> optimizer; a weight decay of 0 is the optimizers' default
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float, tuple[float, float], float], torch.optim.Optimizer]
 OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "adam": lambda params, lr, betas: torch.optim.Adam(params, lr=lr, betas=betas),
+    "adam": lambda params, lr, betas, decay: torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=decay),
     # WGAN's RMSProp: PyTorch's defaults (alpha 0.99, eps 1e-8), no momentum
-    "rmsprop": lambda params, lr, betas: torch.optim.RMSprop(params, lr=lr),
+    "rmsprop": lambda params, lr, betas, decay: torch.optim.RMSprop(params, lr=lr, weight_decay=decay),
 }

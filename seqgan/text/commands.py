@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="shorthand for --set adversarial.method=...")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--data-dir", default=None, help="data folder (default: $SEQGAN_DATA or ../shared/data)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the nets' forward passes (CUDA only; "
+                   "ignored with a note elsewhere; a setting of this "
+                   "command, not of the run)")
     text = p.add_argument_group("text corpora (shorthands for --set data.*)")
     text.add_argument("--corpus", help="a named corpus (poems, obama, coco) or a .txt/.csv/.json/.jsonl/.parquet "
                       "file or folder; without it the synthetic oracle is used")
@@ -43,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument("--text-field", help="column with the text in .csv/.json/.jsonl/.parquet files")
     p.add_argument("--init-from", default=None,
                    help="start from another run's end of pretraining (a run dir) or from a checkpoint file")
+    _add_generator_from(p)
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("sample", help="draw sequences from a trained run")
@@ -88,8 +92,8 @@ def _add_study_parser(subparsers: argparse._SubParsersAction, name: str, help_te
     p.add_argument("--corpus", default=None, help="a named corpus (poems, obama, coco: its preset) or your own "
                    "text file (the text-small preset with data.corpus=FILE)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
-    p.add_argument("--methods", default=None, help="comma-separated: mle, constant, seqgan, seqgan-baseline, ss, "
-                   "pg-bleu (default: mle,constant,seqgan on the oracle; mle,seqgan on text)")
+    p.add_argument("--methods", default=None, help="comma-separated: mle, constant, seqgan, seqgan-baseline, "
+                   "seqgan-kl, ss, pg-bleu (default: mle,constant,seqgan on the oracle; mle,seqgan on text)")
     p.add_argument("--bleu-samples", type=int, default=2000,
                    help="text: samples per run for BLEU-2..5 and Self-BLEU (0 skips the BLEU table)")
     p.add_argument("--temperatures", default=None, help="MLE's temperature sweep, the curve the other methods "
@@ -97,14 +101,64 @@ def _add_study_parser(subparsers: argparse._SubParsersAction, name: str, help_te
     p.add_argument("--out", required=True, help="study folder (runs, summary.json, table.md)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--data-dir", default=None)
+    _add_generator_from(p)
     p.set_defaults(func=cmd_oracle_study)
+
+
+def _add_generator_from(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator-from", metavar="PATH", default=None,
+                   help="a local folder holding a pretrained causal language model and its tokenizer "
+                   "(save_pretrained); G starts from it and the corpus is encoded with its tokenizer "
+                   "(shorthand for --set generator.kind=pretrained --set generator.pretrained=PATH; learning "
+                   f"rates generator.lr={FINE_TUNE_G_LR:g} and adversarial.g_lr={FINE_TUNE_PG_LR:g} unless --set)")
+
+
+FINE_TUNE_G_LR, FINE_TUNE_PG_LR = 5e-5, 1e-5  # --generator-from's learning rates (MLE, policy gradient)
+# data settings of the run's own tokenizer: a pretrained generator brings its tokenizer, so they would be ignored
+OWN_TOKENIZER_KEYS = {"data.tokenizer": "--tokenizer", "data.vocab_size": "--vocab-size",
+                      "data.min_frequency": "--set data.min_frequency"}
+
+
+def generator_overrides(args: argparse.Namespace) -> list[str]:
+    """--generator-from PATH as overrides (the folder made absolute: the run records which model it is); they
+    come before --set, so that a --set generator.kind that contradicts them is an error, not ignored."""
+    import os
+
+    from seqgan.text.config import GPT2_SIZES, GeneratorConfig
+
+    path = getattr(args, "generator_from", None)
+    if not path:
+        return []
+    # a preset's from-scratch sizes (e.g. text-small-gpt2's) give way to the model's own; only a --set of them,
+    # which comes after, contradicts the model. A pretrained model is fine-tuned, not trained: small learning
+    # rates unless --set says otherwise
+    defaults = GeneratorConfig()
+    resets = [f"generator.{name}={getattr(defaults, name)}" for name in GPT2_SIZES]
+    return [*resets, f"generator.lr={FINE_TUNE_G_LR}", f"adversarial.g_lr={FINE_TUNE_PG_LR}",
+            "generator.kind=pretrained", f"generator.pretrained={os.path.abspath(os.path.expanduser(path))}"]
+
+
+def check_pretrained_tokenizer(config, overrides: list[str]) -> None:
+    """Refuse settings of the run's own tokenizer alongside a pretrained generator, which brings its own.
+
+    Args:
+        config: the resolved config.
+        overrides: the --set overrides (and the flags' shorthands), as given.
+    """
+    if config.generator.kind != "pretrained":
+        return
+    given = {key.split("=", 1)[0].strip() for key in overrides}
+    for key, flag in OWN_TOKENIZER_KEYS.items():
+        if key in given:
+            raise UserError(f"{flag} sets the run's own tokenizer, but a pretrained generator (--generator-from) "
+                            "encodes the corpus with the model's tokenizer; drop it")
 
 
 def _resolve_config(args: argparse.Namespace):
     from seqgan.text.config import apply_overrides
     from seqgan.text.presets import get_preset
 
-    overrides = list(args.overrides)
+    overrides = [*generator_overrides(args), *args.overrides]
     if args.method:
         overrides.append(f"adversarial.method={args.method}")
     if args.device:
@@ -117,7 +171,9 @@ def _resolve_config(args: argparse.Namespace):
             overrides.append(f"data.{key}={value}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    return apply_overrides(_resume_base(args) or get_preset(args.experiment), overrides)
+    config = apply_overrides(_resume_base(args) or get_preset(args.experiment), overrides)
+    check_pretrained_tokenizer(config, overrides)
+    return config
 
 
 def _resume_base(args: argparse.Namespace):
@@ -140,9 +196,11 @@ def _resume_base(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """seqgan train."""
+    from seqgan.core.runtime import request_compile
     from seqgan.text.run import train
 
     config = _resolve_config(args)
+    request_compile(args.compile)
     final = train(config, args.run_dir, args.data_dir, args.init_from, argv=args.argv)
     print(json.dumps(final, indent=2))
     return 0
@@ -254,7 +312,7 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
     from seqgan.text.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
 
     seeds = parse_seeds(args.seeds)
-    overrides = list(args.overrides)
+    overrides = [*generator_overrides(args), *args.overrides]
     experiment = args.experiment
     if args.corpus:
         named = args.corpus in ("poems", "obama", "coco")
@@ -262,6 +320,7 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
         if not named:
             overrides.insert(0, f"data.corpus={args.corpus}")
     base = apply_overrides(get_preset(experiment or "oracle"), overrides)
+    check_pretrained_tokenizer(base, overrides)
     default_methods = "mle,seqgan" if base.data.corpus else "mle,constant,seqgan"
     methods = [m.strip() for m in (args.methods or default_methods).split(",") if m.strip()]
     temperatures = DEFAULT_TEMPERATURES if args.temperatures is None else parse_temperatures(args.temperatures)

@@ -73,15 +73,18 @@ class DataConfig:
                "share, e.g. --split 0.8,0.1,0.1")
 
 
-GENERATOR_KINDS = ("lstm", "gpt2")
+GENERATOR_KINDS = ("lstm", "gpt2", "pretrained")
+GPT2_SIZES = ("layers", "heads", "width", "dropout")  # what sizes a gpt2 from scratch; a pretrained model has its own
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The policy G: the paper's LSTM (embedding 32, hidden 32, Adam 0.01, grad-norm clip 5, batch 64), or a
-    GPT-style causal transformer built from scratch on the run's vocabulary (kind gpt2)."""
+    """The policy G: the paper's LSTM (embedding 32, hidden 32, Adam 0.01, grad-norm clip 5, batch 64), a
+    GPT-style causal transformer built from scratch on the run's vocabulary (kind gpt2), or a pretrained causal
+    language model from a local folder, with its own tokenizer (kind pretrained, `--generator-from PATH`)."""
 
-    kind: str = "lstm"  # "lstm" (the paper's) or "gpt2" (transformers' GPT2LMHeadModel, from scratch)
+    kind: str = "lstm"  # "lstm" (the paper's), "gpt2" (GPT2LMHeadModel, from scratch) or "pretrained"
+    pretrained: str = ""  # pretrained: the folder of a saved causal LM and its tokenizer (save_pretrained)
     emb_dim: int = 32  # lstm
     hidden_dim: int = 32  # lstm
     init_std: float = 0.1  # lstm: N(0, init_std^2) weights (gpt2 uses its own initialisation, from the run's seed)
@@ -103,6 +106,16 @@ class GeneratorConfig:
         check(0.0 <= self.dropout < 1.0, "generator.dropout must be in [0, 1)")
         check(self.lr > 0 and self.batch_size >= 1, "generator.lr must be > 0 and batch_size >= 1")
         check(self.init_std > 0 and self.grad_clip >= 0, "generator.init_std must be > 0, grad_clip >= 0")
+        check(bool(self.pretrained) == (self.kind == "pretrained"),
+              f"generator.pretrained={self.pretrained} (--generator-from) needs generator.kind=pretrained, not "
+              f"{self.kind}: --generator-from PATH sets both; drop the other generator.kind" if self.pretrained else
+              "generator.kind=pretrained needs the model's folder: --generator-from PATH (generator.pretrained=PATH)")
+        if self.kind == "pretrained":  # its sizes and dropout are the model's: a gpt2 size would be ignored
+            fields = type(self).__dataclass_fields__
+            changed = [name for name in GPT2_SIZES if getattr(self, name) != fields[name].default]
+            check(not changed, "a pretrained generator (--generator-from) has its model's own sizes and dropout, "
+                  f"which {', '.join(f'generator.{name}' for name in changed)} would contradict: drop "
+                  + ("them" if len(changed) > 1 else "it"))
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,12 @@ class AdversarialConfig:
     bleu_n: int = 3
     bleu_smoothing: str = "none"
     bleu_ref_fraction: float = 0.4
+    # policy-gradient methods (seqgan, constant, pg-bleu; mle and ss ignore them), both off by default:
+    # kl_coef * the per-position KL(G || G_ref) to a frozen copy of G taken at the run's first policy-gradient
+    # step (the pretrained G), and -entropy_coef * G's per-position entropy, added to the loss with the
+    # policy-gradient term's token weights (docs/training.md)
+    kl_coef: float = 0.0
+    entropy_coef: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.method in ADVERSARIAL_METHODS,
@@ -212,6 +231,9 @@ class AdversarialConfig:
         check(self.baseline in ("none", "mean"), "adversarial.baseline must be none or mean")
         check(self.reduction in ("sum", "mean"), "adversarial.reduction must be sum or mean")
         check(self.g_lr > 0 and self.g_batch_size >= 1, "adversarial.g_lr must be > 0, g_batch_size >= 1")
+        for name in ("kl_coef", "entropy_coef"):  # `0 <= x < inf` also refuses NaN
+            check(0.0 <= getattr(self, name) < float("inf"),
+                  f"adversarial.{name} must be a finite number >= 0 (got {getattr(self, name)})")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`seqgan export`: write a text run's GPT-style generator as a Hugging Face model folder.
+"""`seqgan export`: write a text run's transformer generator (gpt2, or a pretrained model) as a Hugging Face
+model folder.
 
 Only the standard library is imported here; torch and transformers are imported when the command runs.
 """
@@ -12,9 +13,10 @@ from pathlib import Path
 from seqgan.base.errors import UserError
 
 EXPORTABLE_KIND = "gpt2"
+PRETRAINED_KIND = "pretrained"  # a run made with --generator-from: exported with the model's own tokenizer
 DEFAULT_KIND = "lstm"  # runs written before generator.kind existed have the LSTM generator
-LSTM_MESSAGE = ("the LSTM generator cannot be exported to the Hugging Face format; only generator.kind=gpt2 runs "
-                "can")
+LSTM_MESSAGE = ("the LSTM generator cannot be exported to the Hugging Face format; only transformer runs can "
+                "(generator.kind=gpt2 or --generator-from)")
 RUN_CONFIG = "config.json"
 TOKENIZER_FILE = "tokenizer.json"  # text_data.tokenizer.TOKENIZER_FILE, not imported to keep parsing light
 
@@ -27,12 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     p = subparsers.add_parser(
         "export",
-        help="write a gpt2 text run's generator as a Hugging Face model folder",
-        description="Write the generator of a text run trained with generator.kind=gpt2, with the run's "
-        "tokenizer, into a new folder that transformers loads offline: AutoModelForCausalLM.from_pretrained, "
-        "AutoTokenizer.from_pretrained and pipeline('text-generation', model=OUT).",
+        help="write a gpt2 or --generator-from text run's generator as a Hugging Face model folder",
+        description="Write the generator of a text run trained with generator.kind=gpt2 or from a pretrained "
+        "model (--generator-from), with the run's tokenizer, into a new folder that transformers loads offline: "
+        "AutoModelForCausalLM.from_pretrained, AutoTokenizer.from_pretrained and pipeline('text-generation', "
+        "model=OUT).",
     )
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="a text run directory (generator.kind=gpt2)")
+    p.add_argument("--run-dir", required=True, metavar="DIR",
+                   help="a text run directory (generator.kind=gpt2, or made with --generator-from)")
     p.add_argument("--hf", required=True, metavar="OUT",
                    help="the folder to create (new or empty; its parent folder must exist)")
     p.add_argument("--checkpoint", default="last",
@@ -72,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     kind = generator_kind(run_dir)
     if kind == DEFAULT_KIND:
         raise UserError(LSTM_MESSAGE)
-    if kind != EXPORTABLE_KIND:
+    if kind not in (EXPORTABLE_KIND, PRETRAINED_KIND):
         raise UserError(f"generator.kind={kind} cannot be exported to the Hugging Face format; only "
-                        f"generator.kind={EXPORTABLE_KIND} runs can")
+                        f"generator.kind={EXPORTABLE_KIND} runs and runs made with --generator-from can")
     tokenizer = run_dir / TOKENIZER_FILE
     if not tokenizer.is_file():
         raise UserError(f"--run-dir {run_dir} has no {TOKENIZER_FILE}; only text runs (trained on a corpus) can be "
@@ -95,7 +99,15 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(model, PreTrainedModel):
         raise UserError(f"the generator of {run_dir} holds no transformers model; only generator.kind="
                         f"{EXPORTABLE_KIND} runs can be exported")
-    out = export_hf(model, tokenizer, args.hf, flag="--hf", inputs=inputs)
+    if kind == PRETRAINED_KIND:
+        from seqgan.text.hf_models import export_pretrained
+        from seqgan.text.pretrained import load_hf_tokenizer
+
+        g = loaded.pair.generator
+        ids = {"bos_token_id": g.start_token, "eos_token_id": g.eos_token, "pad_token_id": g.pad_token}
+        out = export_pretrained(model, load_hf_tokenizer(run_dir), ids, args.hf, flag="--hf", inputs=inputs)
+    else:
+        out = export_hf(model, tokenizer, args.hf, flag="--hf", inputs=inputs)
     what, _note = describe_checkpoint(run_dir, args.checkpoint)
     print(f"exported the generator of {run_dir} ({what}) to {out}")
     return 0

@@ -272,6 +272,33 @@ def export_hf(model: PreTrainedModel, tokenizer_json_path: str | os.PathLike, ou
     if ids != rows:
         raise UserError(f"the run's tokenizer has {ids} token ids but the model's embedding has {rows} rows; "
                         "the model was not trained with this tokenizer")
+    return write_export(model, tokenizer, out, _special_ids(tokenizer))
+
+
+def export_pretrained(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ids: dict[str, int],
+                      out_dir: str | os.PathLike, flag: str = "--hf", inputs: Inputs = ()) -> Path:
+    """`export_hf` for a generator that was a pretrained model: its own tokenizer, and the run's special ids
+    (bos_token_id: the id the generator is fed first; eos_token_id, pad_token_id) in its configs.
+
+    Args:
+        model: the generator's network.
+        tokenizer: the model's tokenizer, as the run kept it.
+        ids: bos_token_id, eos_token_id and pad_token_id.
+        out_dir: a new or empty folder, in a folder that exists.
+        flag: the option that named `out_dir` (for messages).
+        inputs: (option, path) pairs the caller reads, which `out_dir` must not be.
+    """
+    out = check_export_dir(out_dir, flag, inputs)
+    ids_size, rows = tokenizer_size(tokenizer), embedding_rows(model)
+    if ids_size > rows:
+        raise UserError(f"the run's tokenizer has {ids_size} token ids but the model's embedding has only {rows} "
+                        "rows; the model was not trained with this tokenizer")
+    return write_export(model, tokenizer, out, ids)
+
+
+def write_export(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, ids: dict[str, int]) -> Path:
+    """Write the model and tokenizer into `out` (checked: new or empty) through a temporary folder beside it, with
+    `ids` (bos/eos/pad_token_id) in the saved config and generation config; `model` itself is not changed."""
     limit = context_size(model.config)
     if limit is not None:
         tokenizer.model_max_length = limit
@@ -284,10 +311,10 @@ def export_hf(model: PreTrainedModel, tokenizer_json_path: str | os.PathLike, ou
             tokenizer.save_pretrained(tmp)
             # the saved copy of the config gets the run's ids, not the caller's model
             config = AutoConfig.from_pretrained(tmp, local_files_only=True)
-            for name, value in _special_ids(tokenizer).items():
+            for name, value in ids.items():
                 setattr(config, name, value)
             config.save_pretrained(tmp)
-            generation = GenerationConfig(**_special_ids(tokenizer), do_sample=True, top_k=0,
+            generation = GenerationConfig(**ids, do_sample=True, top_k=0,
                                           **({"max_length": limit} if limit is not None else {}))
             generation.save_pretrained(tmp)
         # mkdtemp's folder (and some of the writers' files) are private; the export is an ordinary folder

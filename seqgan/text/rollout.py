@@ -79,7 +79,8 @@ class Rollout:
         return self.policy().complete_prefixes(seqs, n, uniforms)
 
     @torch.no_grad()
-    def rewards(self, seqs: torch.Tensor, n: int, score: ScoreFn, gen: torch.Generator) -> torch.Tensor:
+    def rewards(self, seqs: torch.Tensor, n: int, score: ScoreFn, gen: torch.Generator,
+                rows: slice | None = None) -> torch.Tensor:
         """Per-token rewards Q (B, T) (Eq. 33-34): mean score of N completions; the last column is score(seqs).
 
         Args:
@@ -89,9 +90,20 @@ class Rollout:
                 `completions(done, seqs) -> (T-1, N, B)` method (D does: it shares work across the
                 completions of one prefix), that is used for the completions.
             gen: random source for the completions.
+            rows: only these rows' rewards, (b, T) (a process's share under torchrun): the uniforms of all B rows
+                are drawn, as one process draws them, and those rows' completions use their own.
         """
         B, T = seqs.shape
-        done = self.completions(seqs, n, gen)  # (T-1, N, B, T)
+        if rows is not None:
+            uniforms = torch.rand((T - 1) * n * B, T, generator=gen, device=seqs.device)
+            seqs = seqs[rows]
+            if not seqs.shape[0]:  # fewer rows than processes: none here
+                return seqs.new_zeros(seqs.shape, dtype=torch.float32)
+            mine = uniforms.view(T - 1, n, B, T)[:, :, rows].reshape(-1, T)  # rows ((t-1) * n + i) * b + r
+            B = seqs.shape[0]
+            done = self.completions(seqs, n, gen, mine)  # (T-1, N, b, T)
+        else:
+            done = self.completions(seqs, n, gen)  # (T-1, N, B, T)
         if hasattr(score, "completions"):
             scored = score.completions(done, seqs)  # (T-1, N, B)
         else:

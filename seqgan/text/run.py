@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,7 +26,10 @@ from seqgan.text.discriminator import CNNDiscriminator, RNNDiscriminator
 from seqgan.text.generator import LSTMGenerator
 from seqgan.text.generator_api import TextGenerator
 from seqgan.text.oracle_task import OracleTask, OracleVocab, build_oracle_task
-from seqgan.text.task import TextTask, build_text_task
+from seqgan.text.task import GivenTokenizer, TextTask, build_text_task
+
+if TYPE_CHECKING:
+    from seqgan.text.pretrained import Pretrained
 
 __all__ = ["GeneratorOnly", "OracleTask", "OracleVocab", "Run", "TEXT", "build_models", "build_oracle_task",
            "build_run", "eval_seed", "load_generator", "load_run", "resolve_checkpoint", "train"]
@@ -39,11 +43,12 @@ FINAL_SAMPLES = 100  # samples.txt
 
 
 def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
-                 start_token: int = 0, eos_token: int | None = None,
-                 pad_token: int | None = None) -> tuple[TextGenerator, torch.nn.Module]:
-    """G and D as the config says, initialised from the run's seed."""
+                 start_token: int = 0, eos_token: int | None = None, pad_token: int | None = None,
+                 pretrained: Pretrained | None = None) -> tuple[TextGenerator, torch.nn.Module]:
+    """G and D as the config says, initialised from the run's seed (G from `pretrained` for
+    generator.kind=pretrained; D's embedding then covers the model's vocabulary)."""
     d = config.discriminator
-    generator = build_generator(config, vocab_size, seq_len, device, start_token, eos_token, pad_token)
+    generator = build_generator(config, vocab_size, seq_len, device, start_token, eos_token, pad_token, pretrained)
     if d.kind == "cnn":
         discriminator = CNNDiscriminator(vocab_size, d.emb_dim, d.filter_sizes, d.num_filters, d.dropout,
                                          pad_token or 0, precision=resolve_precision(d.precision, device))
@@ -53,13 +58,21 @@ def build_models(config: ExperimentConfig, vocab_size: int, seq_len: int, device
 
 
 def build_generator(config: ExperimentConfig, vocab_size: int, seq_len: int, device: torch.device,
-                    start_token: int = 0, eos_token: int | None = None,
-                    pad_token: int | None = None) -> TextGenerator:
-    """G as the config says (generator.kind), initialised from the run's seed (`build_models` without D)."""
+                    start_token: int = 0, eos_token: int | None = None, pad_token: int | None = None,
+                    pretrained: Pretrained | None = None) -> TextGenerator:
+    """G as the config says (generator.kind), initialised from the run's seed (`build_models` without D); for
+    generator.kind=pretrained, the model of `pretrained` (its special ids are the run's: the arguments'),
+    checked to fit T and to give the model's own logits."""
     g = config.generator
+    if g.kind != "lstm" and config.adversarial.method == "ss":  # scheduled sampling steps an LSTM's cell by hand
+        raise UserError("adversarial.method=ss needs generator.kind=lstm")
+    if g.kind == "pretrained":
+        from seqgan.text.pretrained import pretrained_generator
+
+        if pretrained is None:
+            raise ValueError("generator.kind=pretrained needs the loaded model (seqgan.text.pretrained)")
+        return pretrained_generator(pretrained, seq_len, g.pretrained).to(device)
     if g.kind == "gpt2":
-        if config.adversarial.method == "ss":  # scheduled sampling steps an LSTM's cell by hand
-            raise UserError("adversarial.method=ss needs generator.kind=lstm")
         from seqgan.text.transformer_generator import GPTGenerator  # imports transformers only when used
 
         return GPTGenerator(vocab_size, seq_len, g.layers, g.heads, g.width, g.dropout, start_token, eos_token,
@@ -105,6 +118,7 @@ class Run:
     task: OracleTask | TextTask | OracleVocab
     pair: SeqGANPair | GeneratorOnly  # GeneratorOnly: loaded by `load_generator`, to sample or evaluate
     device: torch.device
+    pretrained: Pretrained | None = None  # generator.kind=pretrained: the model's files the run keeps
 
     def architecture(self) -> dict:
         """Shapes that a checkpoint must match (without D's when the run was built to sample)."""
@@ -119,11 +133,41 @@ class Run:
 
 
 def build_task(config: ExperimentConfig, data_dir: str | None, run_dir: Path | None,
-               device: torch.device) -> OracleTask | TextTask:
-    """The run's data: the text corpus (split and tokenizer, from run_dir once saved there) or the oracle's."""
+               device: torch.device, pretrained: Pretrained | None = None) -> OracleTask | TextTask:
+    """The run's data: the text corpus (split and tokenizer, from run_dir once saved there; a pretrained
+    generator's tokenizer) or the oracle's."""
     if config.data.corpus:
-        return build_text_task(config, data_dir, run_dir, device)
+        return build_text_task(config, data_dir, run_dir, device, _given(pretrained))
     return build_oracle_task(config, data_dir, device)
+
+
+def _given(pretrained: Pretrained | None) -> GivenTokenizer | None:
+    if pretrained is None:
+        return None
+    return GivenTokenizer(pretrained.tokenizer, pretrained.specials, pretrained.vocab_size)
+
+
+def load_pretrained_generator(config: ExperimentConfig, run_dir: Path | None,
+                              needs_weights: bool | None = None) -> Pretrained | None:
+    """generator.kind=pretrained: the model and tokenizer (`seqgan.text.pretrained.load_pretrained`), else None.
+
+    Args:
+        config: the run's config.
+        run_dir: the run directory (once it holds the model's files, they are read from there).
+        needs_weights: G starts from the pretrained weights (no checkpoint will be loaded into it); None: unless
+            run_dir holds a checkpoint to resume from.
+    """
+    g = config.generator
+    if g.kind != "pretrained":
+        return None
+    if not config.data.corpus:
+        raise UserError("generator.kind=pretrained (--generator-from) needs a text corpus (--corpus): the oracle's "
+                        "tokens are not the model's")
+    from seqgan.text.pretrained import has_checkpoint, load_pretrained
+
+    if needs_weights is None:
+        needs_weights = not has_checkpoint(run_dir, PHASE_NAMES)
+    return load_pretrained(g.pretrained, config.data.lowercase, run_dir, needs_weights)
 
 
 def build_run(config: ExperimentConfig, data_dir: str | None = None, run_dir: Path | None = None) -> Run:
@@ -131,12 +175,26 @@ def build_run(config: ExperimentConfig, data_dir: str | None = None, run_dir: Pa
     keep_freed_memory()
     device = pick_device(config.device)
     seed_everything(config.seed)
-    task = build_task(config, data_dir, run_dir, device)
+    pretrained = load_pretrained_generator(config, run_dir)
+    task = build_task(config, data_dir, run_dir, device, pretrained)
     real = task.train.ids if isinstance(task, TextTask) else task.train
     generator, discriminator = build_models(config, task.vocab_size, task.seq_len, device, task.start_token,
-                                            task.eos_token, task.pad_token)
+                                            task.eos_token, task.pad_token, pretrained)
     pair = SeqGANPair(generator, discriminator, real, config, task.mask_fn)
-    return Run(config, task, pair, device)
+    if pretrained is not None:
+        from seqgan.text.pretrained import learning_rate_notes
+
+        task.notes += learning_rate_notes(config.generator.lr, config.adversarial.g_lr)
+    return Run(config, task, pair, device, pretrained)
+
+
+def save_data(run: Run, run_dir: Path) -> None:
+    """What loads need besides checkpoints: the split and tokenizer (and a pretrained generator's files)."""
+    run.task.save(run_dir)
+    if run.pretrained is not None:
+        from seqgan.text.pretrained import save_model_files
+
+        save_model_files(run.pretrained, run_dir)
 
 
 def finish(run: Run, run_dir: Path) -> dict:
@@ -161,7 +219,7 @@ TEXT = RunKind(command="seqgan train", title="a text or oracle run", config_clas
                build_phases=lambda run: make_phases(run.pair, run.config), finish=finish, best_key=best_key,
                branch_phase="pretrain_d",  # methods branch off one pretraining (--init-from)
                record=lambda run: {"notes": run.task.notes}, notes=lambda run: run.task.notes,
-               save_data=lambda run, run_dir: run.task.save(run_dir))
+               save_data=save_data, data_parallel=True)  # torchrun splits its batches (seqgan.core.distributed)
 
 
 def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = None,
@@ -176,8 +234,12 @@ def train(config: ExperimentConfig, run_dir: str | Path, data_dir: str | None = 
             this run starts from; used to branch several methods off one pretraining.
         argv: the command line, stored in config.json.
     """
+    from eval.nll import sharded
+    from seqgan.core.distributed import ROWS
+
     run_dir = Path(run_dir)
-    return RunDir(run_dir, TEXT).train(config, lambda: build_run(config, data_dir, run_dir), init_from, argv)
+    with sharded(ROWS):  # under torchrun each process scores its share of the NLLs (one process: all of them)
+        return RunDir(run_dir, TEXT).train(config, lambda: build_run(config, data_dir, run_dir), init_from, argv)
 
 
 def best_eval(records: list[dict]) -> tuple[dict, str]:
@@ -232,22 +294,24 @@ def load_generator(run_dir: str | Path, data_dir: str | None = None, checkpoint:
 
     def build(config: ExperimentConfig, record: dict, state: dict) -> Run:
         device = pick_device(config.device)
+        pretrained = load_pretrained_generator(config, run_dir, needs_weights=False)  # the checkpoint has them
         if with_data:
             keep_freed_memory()
             seed_everything(config.seed)  # as build_run, should building the data draw from the global RNG
-            task = build_task(config, data_dir, run_dir, device)
+            task = build_task(config, data_dir, run_dir, device, pretrained)
         else:
-            task = _task_without_data(config, run_dir, state)
+            task = _task_without_data(config, run_dir, state, pretrained)
         if task is None:  # a text run directory without its tokenizer: built the long way
             return build_run(config, data_dir, run_dir)
         generator = build_generator(config, task.vocab_size, task.seq_len, device, task.start_token,
-                                    task.eos_token, task.pad_token)
-        return Run(config, task, GeneratorOnly(generator), device)
+                                    task.eos_token, task.pad_token, pretrained)
+        return Run(config, task, GeneratorOnly(generator), device, pretrained)
 
     return RunDir(run_dir, TEXT).load(checkpoint, build)
 
 
-def _task_without_data(config: ExperimentConfig, run_dir: Path, state: dict) -> TextTask | OracleVocab | None:
+def _task_without_data(config: ExperimentConfig, run_dir: Path, state: dict,
+                       pretrained: Pretrained | None = None) -> TextTask | OracleVocab | None:
     """The task as sampling sees it, without reading or encoding any data: a text run's tokenizer and max length
     (None when the run directory has no tokenizer.json), or the oracle's vocabulary and length."""
     d = config.data
@@ -261,5 +325,7 @@ def _task_without_data(config: ExperimentConfig, run_dir: Path, state: dict) -> 
     from text_data.corpus import Splits
     from text_data.tokenizer import load_tokenizer
 
-    tok = load_tokenizer(run_dir / "tokenizer.json")
-    return TextTask(tok, Splits([], [], [], f"run dir {run_dir}"), None, None, None, Path(d.corpus).name, seq_len)
+    given = _given(pretrained)
+    tok = load_tokenizer(run_dir / "tokenizer.json") if given is None else given.tokenizer
+    return TextTask(tok, Splits([], [], [], f"run dir {run_dir}"), None, None, None, Path(d.corpus).name, seq_len,
+                    given=given)

@@ -14,7 +14,7 @@ from eval.nll import nll_oracle, nll_test
 from seqgan.base.errors import UserError
 from seqgan.text.generator_api import TextGenerator
 from seqgan.text.run import Run
-from seqgan.text.tokenization import RunTokenization
+from seqgan.text.tokenization import RunTokenization, tokenizer_label
 
 BLEU_ORDERS = (2, 3, 4, 5)
 SMOOTHING = "method1"  # Texygen's choice; named in every signature
@@ -34,7 +34,8 @@ def tempered(generator: TextGenerator, temperature: float) -> TextGenerator:
 def bleu_tokenization(run: Run) -> RunTokenization:
     """A text run's tokenizer as BLEU's tokenization, the one `seqgan bleu --tokenizer-from RUN_DIR` uses."""
     d = run.config.data
-    return RunTokenization(run.task.tokenizer, d.tokenizer, run.task.seq_len, d.too_long)  # the resolved length
+    return RunTokenization(run.task.tokenizer, tokenizer_label(run.config), run.task.seq_len,  # the resolved length
+                           d.too_long)
 
 
 def tokens_of(run: Run, ids: torch.Tensor) -> list[list[str]]:

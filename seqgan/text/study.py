@@ -48,13 +48,16 @@ METHODS: dict[str, list[str]] = {
     "constant": ["adversarial.method=constant"],
     "seqgan": ["adversarial.method=seqgan"],
     "seqgan-baseline": ["adversarial.method=seqgan", "adversarial.baseline=mean"],
+    # SeqGAN held near the pretrained G by a per-token KL penalty; 0.1 is the scale Ziegler et al. (2019)
+    # start from when fine-tuning language models with RL (rewards here are D's probabilities, in [0, 1])
+    "seqgan-kl": ["adversarial.method=seqgan", "adversarial.kl_coef=0.1"],
     "ss": ["adversarial.method=ss"],
     # the original PG-BLEU: BLEU-3, unsmoothed, 40% of the training data as references, one rollout
     "pg-bleu": ["adversarial.method=pg-bleu", "adversarial.num_rollouts=1"],
 }
 METHOD_NAMES = {"random": "Random G (before training)", "mle": "MLE (continued)",
                 "constant": "PG, constant reward 1", "seqgan": "SeqGAN",
-                "seqgan-baseline": "SeqGAN, mean-reward baseline",
+                "seqgan-baseline": "SeqGAN, mean-reward baseline", "seqgan-kl": "SeqGAN, KL anchor 0.1",
                 "ss": "Scheduled sampling", "pg-bleu": "PG-BLEU (BLEU-3 reward)"}
 PAPER_TABLE1 = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg-bleu": 8.946, "seqgan": 8.736}
 # the MLE row of a study whose config early-stops MLE (schedule.early_stop_patience > 0)

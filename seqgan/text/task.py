@@ -4,6 +4,9 @@ The split and the tokenizer are written into the run directory (data/*.txt, toke
 time, and read back from there afterwards, so resuming, sampling and evaluating use exactly the same lines
 and vocabulary. The max length is data.seq_len, or with data.seq_len=0 sized from the saved training split
 (`resolve_seq_len`), so it too comes out the same every time.
+
+A run whose generator is a pretrained language model encodes with that model's tokenizer instead of training
+one (`GivenTokenizer`), with the model's special ids and vocabulary.
 """
 
 from __future__ import annotations
@@ -21,21 +24,48 @@ from seqgan.text.generator_api import TextGenerator
 from text_data import run_codec
 from text_data.corpus import Splits, load_corpus, read_text_file
 from text_data.dataset import AUTO_LEN_CAP, AUTO_LEN_PERCENTILE, Encoded, encode_lines, resolve_max_len
-from text_data.tokenizer import BOS, EOS, PAD, build_tokenizer, decode, load_tokenizer, save_tokenizer
+from text_data.tokenizer import (
+    EOS,
+    SPECIAL_IDS_FILE,
+    WORD_IDS,
+    SpecialIds,
+    build_tokenizer,
+    decode,
+    load_tokenizer,
+    save_special_ids,
+    save_tokenizer,
+)
 
 SPLIT_NAMES = ("train", "valid", "test")
 LOSS_WARNING = 0.05  # warn when more than this share of a split's lines is truncated or dropped
 
 
-def eos_mask(ids: torch.Tensor) -> torch.Tensor:
+def eos_mask(ids: torch.Tensor, eos: int = EOS) -> torch.Tensor:
     """(B, T) bool: True up to and including the first <eos>, False on what follows (padding)."""
-    is_eos = (ids == EOS).long()
+    is_eos = (ids == eos).long()
     return (is_eos.cumsum(dim=1) - is_eos) == 0
+
+
+@dataclass(frozen=True)
+class GivenTokenizer:
+    """A tokenizer a run uses as it is instead of training one: a pretrained generator's.
+
+    Attributes:
+        tokenizer: a `tokenizers.Tokenizer`.
+        specials: its special ids.
+        vocab_size: the generator's vocabulary (its LM head's rows: at least the tokenizer's ids).
+        label: what signatures name it by (their tok: field).
+    """
+
+    tokenizer: object
+    specials: SpecialIds
+    vocab_size: int
+    label: str = "pretrained"
 
 
 @dataclass
 class TextTask:
-    """A tokenized corpus and what a run needs from it."""
+    """A tokenized corpus and what a run needs from it (`given`: a pretrained generator's tokenizer)."""
 
     tokenizer: object
     splits: Splits
@@ -45,14 +75,33 @@ class TextTask:
     name: str
     seq_len: int
     notes: list[str] = field(default_factory=list)
-    start_token: int = BOS
-    eos_token: int = EOS
-    pad_token: int = PAD
+    given: GivenTokenizer | None = None
+
+    @property
+    def specials(self) -> SpecialIds:
+        """The special ids of the tokenizer: the fixed ones of the run's own, or the pretrained model's."""
+        return WORD_IDS if self.given is None else self.given.specials
+
+    @property
+    def start_token(self) -> int:
+        """The id G is fed first."""
+        return self.specials.start
+
+    @property
+    def eos_token(self) -> int:
+        """The id that ends every line."""
+        return self.specials.eos
+
+    @property
+    def pad_token(self) -> int:
+        """The id after a line's <eos>."""
+        return self.specials.pad
 
     @property
     def vocab_size(self) -> int:
-        """Tokens the models see (the tokenizer's actual vocabulary, specials included)."""
-        return self.tokenizer.get_vocab_size()
+        """Tokens the models see (the tokenizer's actual vocabulary, specials included; a pretrained generator's
+        LM head rows)."""
+        return self.tokenizer.get_vocab_size() if self.given is None else self.given.vocab_size
 
     def architecture_tag(self) -> dict:
         """What a checkpoint must agree with."""
@@ -60,7 +109,7 @@ class TextTask:
 
     def mask_fn(self, ids: torch.Tensor) -> torch.Tensor:
         """Padding mask of generated or real ids."""
-        return eos_mask(ids)
+        return eos_mask(ids, self.eos_token)
 
     def evaluate(self, generator: TextGenerator, config: ExperimentConfig) -> dict:
         """NLL per token of the held-out splits under G (padding not counted)."""
@@ -81,21 +130,30 @@ class TextTask:
                 out[f"nll_{name}"] = result.value
                 # nll_test signs "nll-test|test:..."; the validation split's number must not read as NLL-test
                 signature = result.signature.replace("nll-test|test:", f"nll-{name}|{name}:", 1)
-                out[f"nll_{name}_signature"] = (f"{signature}|tok:{config.data.tokenizer}|"
+                tok = config.data.tokenizer if self.given is None else self.given.label
+                out[f"nll_{name}_signature"] = (f"{signature}|tok:{tok}|"
                                                 f"vocab:{self.vocab_size}|max_len:{self.seq_len}")
         return out
 
     def decode(self, ids: torch.Tensor) -> list[str]:
-        """Detokenized text of each row, stopping at <eos>."""
-        return [decode(self.tokenizer, row) for row in ids.tolist()]
+        """Detokenized text of each row, stopping at <eos> (a pretrained model's: on one line)."""
+        if self.given is None:
+            return [decode(self.tokenizer, row) for row in ids.tolist()]
+        # a pretrained model's tokenizer has line-break tokens; the run's texts are lines (samples.txt holds one a
+        # line, as the corpus did), so a line break it writes shows as a space
+        return [" ".join(decode(self.tokenizer, row, specials=self.given.specials).splitlines())
+                for row in ids.tolist()]
 
     def save(self, run_dir: Path) -> None:
-        """Write tokenizer.json and the split (data/train.txt, valid.txt, test.txt) into the run dir."""
+        """Write tokenizer.json and the split (data/train.txt, valid.txt, test.txt) into the run dir (and the
+        special ids of a pretrained model's tokenizer)."""
         (run_dir / "data").mkdir(parents=True, exist_ok=True)
         for name in SPLIT_NAMES:
             lines = getattr(self.splits, name)
             atomic_write_text(run_dir / "data" / f"{name}.txt", "".join(line + "\n" for line in lines))
         save_tokenizer(self.tokenizer, run_dir / "tokenizer.json")
+        if self.given is not None:
+            save_special_ids(self.given.specials, run_dir / SPECIAL_IDS_FILE)
 
 
 def resolve_seq_len(data: DataConfig, tok, train_lines: list[str]) -> tuple[int, list[str]]:
@@ -139,8 +197,16 @@ def loss_notes(lost: dict[str, tuple[int, int, int]], seq_len: int, how: str) ->
 
 
 def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Path | None,
-                    device: torch.device) -> TextTask:
-    """Load the split and tokenizer from the run dir if it has them, else build them from the corpus."""
+                    device: torch.device, given: GivenTokenizer | None = None) -> TextTask:
+    """Load the split and tokenizer from the run dir if it has them, else build them from the corpus.
+
+    Args:
+        config: the run's config.
+        data_dir: where named data lives.
+        run_dir: the run directory (its saved split and tokenizer), or None.
+        device: where the ids go.
+        given: a pretrained generator's tokenizer, used instead of the saved or a trained one.
+    """
     d = config.data
     saved = run_dir is not None and (run_dir / "tokenizer.json").is_file() and all(
         (run_dir / "data" / f"{n}.txt").is_file() for n in SPLIT_NAMES)
@@ -148,10 +214,11 @@ def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Pat
     if saved:
         lines = {n: [x for x in read_text_file(run_dir / "data" / f"{n}.txt") if x] for n in SPLIT_NAMES}
         splits = Splits(lines["train"], lines["valid"], lines["test"], f"run dir {run_dir}")
-        tok = load_tokenizer(run_dir / "tokenizer.json")
+        tok = load_tokenizer(run_dir / "tokenizer.json") if given is None else given.tokenizer
     else:
         splits = load_corpus(d.corpus, data_dir, tuple(d.split), config.seed, d.text_field or None)
-        tok = build_tokenizer(d.tokenizer, splits.train, d.vocab_size, d.lowercase, d.min_frequency)
+        tok = build_tokenizer(d.tokenizer, splits.train, d.vocab_size, d.lowercase, d.min_frequency) \
+            if given is None else given.tokenizer
         notes += splits.notes
     if not splits.train:
         raise UserError("the training split is empty; add data or change --split")
@@ -164,13 +231,13 @@ def build_text_task(config: ExperimentConfig, data_dir: str | None, run_dir: Pat
         if not lines:
             encoded[name] = None
             continue
-        enc = encode_lines(tok, lines, seq_len, d.too_long)
+        enc = encode_lines(tok, lines, seq_len, d.too_long, WORD_IDS if given is None else given.specials)
         encoded[name] = Encoded(enc.ids.to(device), enc.lengths.to(device), enc.kept, enc.truncated, enc.dropped)
         lost[name] = (enc.truncated, enc.dropped, len(lines))
     how = "set" if d.seq_len else "cap" if seq_len == AUTO_LEN_CAP else "auto"
     notes += loss_notes(lost, seq_len, how)
     name = Path(d.corpus).name if d.corpus else "text"
-    return TextTask(tok, splits, encoded["train"], encoded["valid"], encoded["test"], name, seq_len, notes)
+    return TextTask(tok, splits, encoded["train"], encoded["valid"], encoded["test"], name, seq_len, notes, given)
 
 
 def texts_as_generated(run_dir: str | Path, lines: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from eval.bleu import token_strings
 from seqgan.base.errors import UserError
 from seqgan.text.config import ExperimentConfig
-from text_data.tokenizer import load_tokenizer
+from text_data.tokenizer import load_run_tokenizer
 
 _SPACING_MARK = "\u2581"  # "▁", how word tokenizers (Metaspace, SentencePiece) write a space
 
@@ -116,7 +116,7 @@ def run_tokenization(run_dir: str) -> RunTokenization:
     tok_path = Path(run_dir) / "tokenizer.json"
     if not tok_path.is_file():
         raise UserError(f"--tokenizer-from {run_dir} has no tokenizer.json; train the run first")
-    tokenizer = load_tokenizer(tok_path)
+    tokenizer, _ = load_run_tokenizer(Path(run_dir))  # a pretrained generator's tokenizer too (its own ids)
     max_len = config.data.seq_len
     if not max_len:  # sized from the run's training split when it was made: size it the same way again
         from seqgan.text.task import resolve_seq_len  # here, not above: it loads torch, which `seqgan bleu` avoids
@@ -126,4 +126,9 @@ def run_tokenization(run_dir: str) -> RunTokenization:
         if not train.is_file():
             raise UserError(f"--tokenizer-from {run_dir} has no data/train.txt to size its max length from")
         max_len, _ = resolve_seq_len(config.data, tokenizer, [x for x in read_text_file(train) if x])
-    return RunTokenization(tokenizer, config.data.tokenizer, max_len, config.data.too_long)
+    return RunTokenization(tokenizer, tokenizer_label(config), max_len, config.data.too_long)
+
+
+def tokenizer_label(config: ExperimentConfig) -> str:
+    """What signatures call a run's tokenizer: data.tokenizer, or "pretrained" for a pretrained generator's."""
+    return "pretrained" if config.generator.kind == "pretrained" else config.data.tokenizer

@@ -1,20 +1,24 @@
-"""A GPT-style causal transformer as SeqGAN's generator G, built from scratch with `transformers`.
+"""A causal transformer language model from `transformers` as SeqGAN's generator G.
 
-`GPTGenerator` wraps a `transformers.GPT2LMHeadModel` made from a `GPT2Config` on the run's own vocabulary
-(no pretrained weights, no foreign tokenizer) and implements `seqgan.text.generator_api.TextGenerator`, so
-MLE pretraining, the policy gradient, rollouts, sampling and scoring run on it unchanged.
+`CausalLMGenerator` wraps any `transformers` causal LM (`PreTrainedModel` with an output embedding): a
+pretrained one loaded from a local folder (`seqgan.text.pretrained`, `--generator-from`), or a GPT-2 built from
+scratch on the run's own vocabulary (`GPTGenerator`, generator.kind=gpt2). It implements
+`seqgan.text.generator_api.TextGenerator`, so MLE pretraining, the policy gradient, rollouts, sampling and scoring
+run on it unchanged. It uses only what every such model has: the backbone (`model.base_model`, whose last hidden
+state already went through the final norm) and the LM head (`model.get_output_embeddings()`: a (V, H) weight,
+and a bias if the head has one; else a zero bias buffer).
 
 Sampling does not use `generate()`: each step's final hidden state goes through the project's exact
 inverse-CDF sampler (`seqgan.text.sampling`) with all uniforms drawn up front from the run's generator, so
 samples are seeded and deterministic exactly as the LSTM's are; the KV cache makes a step cost one token.
-The LM head is tied to the token embedding (GPT-2's choice) and has no bias: `output_layer` gives a zero
-bias, and with unbounded features (after the final layer norm) the fused softmax keeps its max pass.
+With unbounded features (after the final norm) the fused softmax keeps its max pass.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -24,56 +28,56 @@ from seqgan.text.fused import linear_softmax_nll
 from seqgan.text.generator_api import pad_after_eos
 from seqgan.text.sampling import SoftmaxSampler, filtered_sample
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 SCORE_ROWS = 2048  # token rows per forward when scoring without gradients
 
 
-class GPTGenerator(nn.Module):
-    """GPT-2 architecture over token ids, from scratch.
+class CausalLMGenerator(nn.Module):
+    """A `transformers` causal language model over token ids, as G.
 
     Args:
-        vocab_size: V (the run's tokenizer).
-        max_len: T, the length of generated sequences; the model has T + 1 positions (start token included).
-        layers: transformer blocks.
-        heads: attention heads.
-        width: model width.
-        dropout: embedding, attention and residual dropout (0 keeps training deterministic per seed).
+        model: the causal LM (fp32); its output embedding's rows are G's vocabulary.
+        max_len: T, the length of generated sequences; the model sees T positions (start token included).
         start_token: id fed as the first input.
         eos_token: if set, generation pads everything after the first EOS with `pad_token`.
         pad_token: padding id.
-        seed: seed of the weight initialisation (drawn without touching the global RNG state); None draws
-            from the global RNG as `transformers` does.
     """
 
-    def __init__(self, vocab_size: int, max_len: int, layers: int, heads: int, width: int, dropout: float = 0.0,
-                 start_token: int = 0, eos_token: int | None = None, pad_token: int | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(self, model: PreTrainedModel, max_len: int, start_token: int = 0, eos_token: int | None = None,
+                 pad_token: int | None = None) -> None:
         super().__init__()
-        self.vocab_size, self.max_len = vocab_size, max_len
-        self.layers, self.heads, self.width = layers, heads, width
+        self.model = model
+        head = model.get_output_embeddings()
+        if head is None or getattr(head, "weight", None) is None or head.weight.dim() != 2:
+            raise ValueError(f"{type(model).__name__} has no linear LM head (get_output_embeddings)")
+        self.vocab_size, self.max_len = int(head.weight.shape[0]), max_len
         self.start_token, self.eos_token, self.pad_token = start_token, eos_token, pad_token
-        # no pad_token_id in the config: padding after <eos> only ever follows real positions under causal
-        # attention, and naming it would make transformers warn about a missing attention mask
-        config = GPT2Config(vocab_size=vocab_size, n_positions=max_len + 1, n_embd=width, n_layer=layers,
-                            n_head=heads, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
-                            bos_token_id=start_token, eos_token_id=eos_token)
-        with torch.random.fork_rng(devices=[]):  # the run's seed decides the weights; the global stream is kept
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.model = GPT2LMHeadModel(config)
-        # GPT-2's LM head has no bias; the fused output layer and the sampler take this zero one
-        self.register_buffer("zero_bias", torch.zeros(vocab_size), persistent=False)
+        # softmax(logits * logit_scale): `temper_` divides it; a plain float, so checkpoints hold the weights only
+        self.logit_scale = 1.0
+        if getattr(head, "bias", None) is None:  # most LM heads have no bias: the fused layer and sampler get 0
+            self.register_buffer("zero_bias", torch.zeros(self.vocab_size), persistent=False)
 
     # ---- the network ---------------------------------------------------------------------------------
+    @property
+    def head(self) -> nn.Module:
+        """The LM head (the output embedding)."""
+        return self.model.get_output_embeddings()
+
+    def _device(self) -> torch.device:
+        return self.head.weight.device
+
     def _precision(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA only (the CPU runs stay fp32 and bit-reproducible)."""
-        if self.zero_bias.device.type == "cuda":
+        if self._device().type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _drawing(self) -> Iterator[None]:
-        """Eval mode while sampling, rolling out or scoring: with generator.dropout > 0, dropout belongs to the
-        training forward passes only (the policy-gradient step leaves G in train mode)."""
+        """Eval mode while sampling, rolling out or scoring: dropout belongs to the training forward passes only
+        (the policy-gradient step leaves G in train mode)."""
         was_training = self.training
         self.train(False)
         try:
@@ -87,21 +91,29 @@ class GPTGenerator(nn.Module):
         return torch.cat([start, ids[:, :-1]], dim=1)
 
     def hidden(self, inputs: torch.Tensor, cache: DynamicCache | None = None) -> torch.Tensor:
-        """Final hidden states (B, L, H) (after the last layer norm) for input ids (B, L).
+        """Final hidden states (B, L, H) (after the last norm; times the logit scale once tempered) for input
+        ids (B, L).
 
         With `cache`, the inputs continue the cached positions and the cache grows by L (in place)."""
         with self._precision():
-            out = self.model.transformer(input_ids=inputs, cache=cache, use_cache=cache is not None)
-        return out.last_hidden_state.float()
+            out = self.model.base_model(input_ids=inputs, cache=cache, use_cache=cache is not None)
+        hidden = out.last_hidden_state.float()
+        return hidden if self.logit_scale == 1.0 else hidden * self.logit_scale
 
     def prefill(self, inputs: torch.Tensor) -> tuple[torch.Tensor, DynamicCache]:
         """Hidden states (B, L, H) of input ids (B, L) and their KV cache, from one forward pass."""
         cache = DynamicCache()
         return self.hidden(inputs, cache), cache
 
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits of features: hidden @ W.T (+ the head's bias, when it has one)."""
+        weight, bias, _ = self.output_layer()
+        logits = hidden @ weight.t()
+        return logits if getattr(self, "zero_bias", None) is not None else logits + bias
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, V) for input ids (B, T) (as `LSTMGenerator.forward`: inputs, not targets)."""
-        return self.hidden(inputs) @ self.model.lm_head.weight.t()
+        return self.logits(self.hidden(inputs))
 
     # ---- TextGenerator: likelihoods ---------------------------------------------------------------------
     def features(self, ids: torch.Tensor) -> torch.Tensor:
@@ -109,17 +121,21 @@ class GPTGenerator(nn.Module):
         return self.hidden(self.shift_right(ids))
 
     def output_layer(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
-        """(tied LM head (V, H), zero bias, None): features after a layer norm have no useful bound."""
-        return self.model.lm_head.weight, self.zero_bias, None
+        """(LM head weight (V, H), its bias or a zero one, None): features after a norm have no useful bound.
+
+        Once tempered, the features carry the logit scale, so a real bias is scaled here to match."""
+        head = self.head
+        bias = getattr(self, "zero_bias", None)
+        if bias is None:
+            bias = head.bias if self.logit_scale == 1.0 else head.bias * self.logit_scale
+        return head.weight, bias, None
 
     def temper_(self, temperature: float) -> None:
-        """softmax(logits / temperature) from now on: the final layer norm's scale and shift divided by it.
+        """softmax(logits / temperature) from now on: the logit scale divided by it.
 
-        The LM head is tied to the token embedding, so dividing it would change the inputs too; the final layer
-        norm feeds only the head, so scaling it scales exactly the logits."""
-        with torch.no_grad():
-            self.model.transformer.ln_f.weight.div_(temperature)
-            self.model.transformer.ln_f.bias.div_(temperature)
+        The features are multiplied by the scale (and a head bias with them), which scales exactly the logits
+        whatever the model family; the weights, which a tied head shares with the input embedding, stay."""
+        self.logit_scale /= temperature
 
     def token_log_probs(self, ids: torch.Tensor) -> torch.Tensor:
         """log G(y_t | y_<t) for every position, (B, T), differentiable."""
@@ -151,7 +167,7 @@ class GPTGenerator(nn.Module):
 
     def _sampling_start(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
         """All (n, T) uniforms drawn up front, the (n, T) output and the start tokens (n,)."""
-        device = self.zero_bias.device
+        device = self._device()
         uniforms = torch.rand(n, self.max_len, generator=gen, device=device)
         out = torch.empty(n, self.max_len, dtype=torch.long, device=device)
         tokens = torch.full((n,), self.start_token, dtype=torch.long, device=device)
@@ -173,12 +189,11 @@ class GPTGenerator(nn.Module):
     def sample_filtered(self, n: int, gen: torch.Generator, temperature: float = 1.0, top_k: int = 0,
                         top_p: float = 1.0, prefix: list[int] | None = None) -> torch.Tensor:
         """Like `sample`, with top-k / nucleus filtering and an optional prompt that every sample continues."""
-        device = self.zero_bias.device
+        device = self._device()
         prefix = list(prefix or [])
         if len(prefix) >= self.max_len:
             raise ValueError(f"the prefix has {len(prefix)} tokens; at most {self.max_len - 1} fit")
         uniforms, out, tokens = self._sampling_start(n, gen)
-        weight = self.model.lm_head.weight
         cache = DynamicCache()
         with self._drawing():
             for t in range(self.max_len):
@@ -186,7 +201,7 @@ class GPTGenerator(nn.Module):
                 if t < len(prefix):
                     tokens = torch.full((n,), prefix[t], dtype=torch.long, device=device)
                 else:
-                    tokens = filtered_sample(h @ weight.t() / temperature, uniforms[:, t], top_k, top_p)
+                    tokens = filtered_sample(self.logits(h) / temperature, uniforms[:, t], top_k, top_p)
                 out[:, t] = tokens
         return self.pad_after_eos(out)
 
@@ -202,6 +217,48 @@ class GPTGenerator(nn.Module):
     def pad_after_eos(self, ids: torch.Tensor) -> torch.Tensor:
         """Replace every token after the first EOS with padding (no-op without an EOS token)."""
         return pad_after_eos(ids, self.eos_token, self.pad_token)
+
+    def architecture(self) -> dict:
+        """The shape-defining hyper-parameters, compared on resume and load: the model's class and sizes."""
+        config = self.model.config
+        return {"kind": "pretrained", "model": type(self.model).__name__, "vocab_size": self.vocab_size,
+                "layers": getattr(config, "num_hidden_layers", None), "width": getattr(config, "hidden_size", None),
+                "parameters": sum(p.numel() for p in self.parameters()), "max_len": self.max_len}
+
+
+class GPTGenerator(CausalLMGenerator):
+    """GPT-2 architecture over token ids, from scratch (generator.kind=gpt2).
+
+    The LM head is tied to the token embedding (GPT-2's choice) and has no bias.
+
+    Args:
+        vocab_size: V (the run's tokenizer).
+        max_len: T, the length of generated sequences; the model has T + 1 positions (start token included).
+        layers: transformer blocks.
+        heads: attention heads.
+        width: model width.
+        dropout: embedding, attention and residual dropout (0 keeps training deterministic per seed).
+        start_token: id fed as the first input.
+        eos_token: if set, generation pads everything after the first EOS with `pad_token`.
+        pad_token: padding id.
+        seed: seed of the weight initialisation (drawn without touching the global RNG state); None draws
+            from the global RNG as `transformers` does.
+    """
+
+    def __init__(self, vocab_size: int, max_len: int, layers: int, heads: int, width: int, dropout: float = 0.0,
+                 start_token: int = 0, eos_token: int | None = None, pad_token: int | None = None,
+                 seed: int | None = None) -> None:
+        # no pad_token_id in the config: padding after <eos> only ever follows real positions under causal
+        # attention, and naming it would make transformers warn about a missing attention mask
+        config = GPT2Config(vocab_size=vocab_size, n_positions=max_len + 1, n_embd=width, n_layer=layers,
+                            n_head=heads, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+                            bos_token_id=start_token, eos_token_id=eos_token)
+        with torch.random.fork_rng(devices=[]):  # the run's seed decides the weights; the global stream is kept
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = GPT2LMHeadModel(config)
+        super().__init__(model, max_len, start_token, eos_token, pad_token)
+        self.layers, self.heads, self.width = layers, heads, width
 
     def architecture(self) -> dict:
         """The shape-defining hyper-parameters, compared on resume and load."""
