@@ -38,7 +38,7 @@ from seqgan.core.loop import (
     stopped_phases,
     train_adversarial,
 )
-from seqgan.core.runtime import compile_nets, seed_everything
+from seqgan.core.runtime import seed_everything
 
 
 def eval_seed(config: Any) -> int:
@@ -305,9 +305,6 @@ class RunDir:
         check_run_dir(run_dir, kind.command)  # a file, a path under a file, or a folder of other files: refused
         changes = self.check_config(config)
         run = build()
-        compiled = compile_nets([run.pair.generator, getattr(run.pair, "discriminator", None)], run.device)
-        if compiled and world.main:  # --compile off CUDA: said once, then ignored
-            print(compiled, file=sys.stderr)
         state, state_file, note = self.resume_state(bool(init_from))
         source_metrics: Path | None = None
         if state is None and init_from:

@@ -111,21 +111,25 @@ def request_compile(on: bool) -> None:
     _CompileRequest.on = on
 
 
-def compile_nets(nets: list[torch.nn.Module | None], device: torch.device) -> str | None:
+def compile_nets(nets: list[torch.nn.Module | None], device: torch.device) -> None:
     """When `--compile` asked for it, torch.compile each net's forward in place (`nn.Module.compile`: its
-    state_dict keys, so checkpoints, stay the same). On CUDA only: elsewhere the flag is ignored and the one-line
-    note this returns says so (CPU compilation needs a C++ toolchain and takes minutes, more than it saves on the
-    CPU presets). Returns None when it compiled or nothing was asked.
+    state_dict keys, so checkpoints, stay the same). On CUDA only: elsewhere the flag is ignored with a one-line
+    note (printed by rank 0 under torchrun): CPU compilation needs a C++ toolchain and takes minutes, more than it
+    saves on the CPU presets.
 
     Args:
         nets: the run's nets (None entries are skipped).
         device: where they run.
     """
+    from seqgan.core.distributed import is_main
+
     if not _CompileRequest.on:
-        return None
+        return
     if device.type != "cuda":
-        return f"note: --compile is ignored on {device.type} (torch.compile is used on CUDA only); training uncompiled"
+        if is_main():
+            print(f"note: --compile is ignored on {device.type} (torch.compile is used on CUDA only); training "
+                  "uncompiled", file=sys.stderr)
+        return
     for net in nets:
         if net is not None:
             net.compile()
-    return None

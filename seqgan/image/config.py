@@ -16,7 +16,7 @@ from seqgan.core.config import RunConfig, apply_overrides, check
 from seqgan.image.variants import OPTIMIZERS, VARIANTS
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
-NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan", "began", "infogan")
+NET_NAMES = ("dcgan", "mlp", "pytorch-gan-dcgan", "began", "infogan", "salimans-mlp")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Image generators and discriminators: MLP, DCGAN-style conv (any image size), PyTorch-GAN's DCGAN, autoencoder;
-the registry also names BEGAN's nets (`seqgan.image.began_nets`) and InfoGAN's (`seqgan.image.infogan_nets`).
+the registry also names BEGAN's nets (`seqgan.image.began_nets`), InfoGAN's (`infogan_nets`) and Salimans et
+al.'s (`salimans_nets`).
 
 No training code here. Every D returns raw scores of shape (B,) (the loss applies any sigmoid), every G maps
 latents (B, Z) to images (B, C, H, W) in [-1, 1]. B batch, Z latent size, C channels, H = W image size.
@@ -432,6 +433,7 @@ NETS: dict[str, NetBuilder] = {
     "pytorch-gan-dcgan": _pytorch_gan_dcgan,
     "began": _defined_in("began_nets"),  # BEGAN's conv + ELU nets
     "infogan": _defined_in("infogan_nets"),  # InfoGAN's MNIST nets, which Lucic et al. use for every loss
+    "salimans-mlp": _defined_in("salimans_nets"),  # Salimans et al.'s semi-supervised MNIST nets
 }
 
 

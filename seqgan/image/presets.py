@@ -70,9 +70,8 @@ CONVERGED: dict[str, Converged] = {
     "infogan": Converged(STANDARD, "the paper's separate Q head (FC 128, batch norm, LeakyReLU 0.1) on D's "
                          "features and its 62 noise variables",
                          model={"q_hidden": 128, "latent_dim": 62}),
-    "ssgan": Converged(STANDARD, "feature matching for G (Salimans et al.) and a D without batch norm (their D "
-                       "has none; with batch norm the feature means of a batch are pinned by its own statistics)",
-                       variant={"d_batch_norm": False}, train={"feature_matching": True}),
+    "ssgan": Converged(STANDARD, "feature matching for G (Salimans et al.) on D's last conv features",
+                       train={"feature_matching": True}),
     "bigan": Converged(120, "ALI's joint D: z through two layers of 512, two joint layers of 1024, dropout 0.2; "
                        "a latent of 50 as BiGAN's MNIST setting",
                        model={"joint_z_hidden": 512, "joint_hidden": 1024, "joint_layers": 2, "joint_dropout": 0.2,

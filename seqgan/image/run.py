@@ -22,7 +22,7 @@ from seqgan.core.distributed import gather_objects, is_distributed, is_main
 from seqgan.core.lifecycle import RunDir, RunKind, eval_seed
 from seqgan.core.loop import Phase
 from seqgan.core.protocol import GANPair
-from seqgan.core.runtime import pick_device, seed_everything
+from seqgan.core.runtime import compile_nets, pick_device, seed_everything
 from seqgan.image.builders import PAIRS
 from seqgan.image.config import ImageConfig
 from seqgan.image.nets import NetSpec, architecture
@@ -217,6 +217,7 @@ def build_image_run(config: ImageConfig, images: torch.Tensor | None = None, dat
                                    torch.Generator().manual_seed(config.seed))
     except ValueError as err:  # a net that cannot take this image size or variant
         raise UserError(f"model.net={m.net}: {err}") from err
+    compile_nets([pair.generator, getattr(pair, "discriminator", None)], device)  # with --compile only
     return ImageRun(config, pair, device, (c, h, w), data_dir, len(images))
 
 

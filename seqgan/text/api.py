@@ -67,7 +67,10 @@ def unknown_prefix_words(run: Run, prefix: str | None) -> list[str]:
     tokenizer = getattr(run.task, "tokenizer", None)
     if not prefix or tokenizer is None:
         return []
-    unk = tokenizer.token_to_id("<unk>")
+    specials = getattr(run.task, "specials", None)  # a pretrained model's tokenizer names its own unknown token
+    unk = tokenizer.token_to_id("<unk>") if specials is None else specials.unk
+    if unk is None:  # byte-level tokenizers have none: every prompt is known
+        return []
     encoding = tokenizer.encode(prefix, add_special_tokens=False)
     # offsets may take in the space before a word (depending on the pre-tokenizer): strip it
     words = [prefix[start:end].strip() for i, (start, end) in zip(encoding.ids, encoding.offsets) if i == unk]

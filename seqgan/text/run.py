@@ -19,7 +19,7 @@ from seqgan.core.checkpoint import atomic_write_json, atomic_write_text
 from seqgan.core.lifecycle import GeneratorOnly, RunDir, RunKind, eval_seed
 from seqgan.core.log import eval_records  # noqa: F401 -- re-exported for the report tools
 from seqgan.core.loop import Phase
-from seqgan.core.runtime import keep_freed_memory, pick_device, resolve_precision, seed_everything
+from seqgan.core.runtime import compile_nets, keep_freed_memory, pick_device, resolve_precision, seed_everything
 from seqgan.text.adversarial import SeqGANPair
 from seqgan.text.config import ExperimentConfig
 from seqgan.text.discriminator import CNNDiscriminator, RNNDiscriminator
@@ -185,6 +185,7 @@ def build_run(config: ExperimentConfig, data_dir: str | None = None, run_dir: Pa
         from seqgan.text.pretrained import learning_rate_notes
 
         task.notes += learning_rate_notes(config.generator.lr, config.adversarial.g_lr)
+    compile_nets([generator, discriminator], device)  # with --compile only
     return Run(config, task, pair, device, pretrained)
 
 
