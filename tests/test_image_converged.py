@@ -1,6 +1,7 @@
-"""The converged preset and the nets it brings (BEGAN's own nets, InfoGAN's Q head, SSGAN's feature matching,
-BiGAN's ALI-style joint D, LAPGAN's per-level nets): one step changes the right nets, hand-computed cases,
-resume equals a straight run, the preset's names and budgets, and the converged study command."""
+"""The converged preset and the nets and terms beside it (BEGAN's own nets, InfoGAN's Q head and nets, SSGAN's
+feature matching and Salimans et al.'s nets, BiGAN's ALI-style joint D, LAPGAN's per-level nets): one step
+changes the right nets, hand-computed cases, resume equals a straight run, the preset's names and budgets, and
+the converged study command."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from seqgan.image.bigan import JointDiscriminator
 from seqgan.image.conditional import QHeadDiscriminator
 from seqgan.image.config import apply_image_overrides, image_config
 from seqgan.image.image_pair import latents, real_batch
+from seqgan.image.infogan_nets import InfoGANDiscriminator, InfoGANGenerator
 from seqgan.image.nets import ConvDiscriminator, MLPDiscriminator, UpsampleConv2d
 from seqgan.image.presets import CONVERGED, CONVERGED_EVAL_EVERY, CONVERGED_EVAL_SAMPLES, IMAGES_PER_EPOCH, PRESETS
 from seqgan.image.run import build_image_run
+from seqgan.image.salimans_nets import GaussianNoise, SalimansDiscriminator, SalimansGenerator
 from seqgan.image.ssgan import feature_matching_loss
 from seqgan.image.variants import VARIANTS
 from tests.test_cli_train import assert_one_line_error
@@ -56,9 +59,13 @@ def no_tensor_changed(before: list[torch.Tensor], module: nn.Module) -> bool:
 # ---------------------------------------------------------------- one step changes the right nets
 
 
+DENTON = ("model.lapgan_nets=denton",)
+
+
 @pytest.mark.parametrize("loss,extra", [("mm", ()), ("began", ()), ("ns", ("model.net=began",)), ("infogan", ()),
-                                        ("infogan", ("model.net=mlp",)), ("ssgan", ()), ("ssgan", ("model.net=mlp",)),
-                                        ("bigan", ()), ("lapgan", ())])
+                                        ("infogan", ("model.net=mlp",)), ("infogan", ("model.net=infogan",)),
+                                        ("ns", ("model.net=infogan",)), ("ssgan", ()), ("ssgan", ("model.net=mlp",)),
+                                        ("ssgan", ("model.net=salimans-mlp",)), ("bigan", ()), ("lapgan", DENTON)])
 def test_one_step_of_each_converged_variant_changes_its_nets(loss, extra):
     """A D step changes every parameter tensor of D (BEGAN's encoder and decoder, InfoGAN's trunk, D head and Q,
     BiGAN's z path and joint layers, every LAPGAN level) and none of G's; a G step the reverse (BiGAN: G and E)."""
@@ -128,6 +135,41 @@ def test_q_head_shares_the_trunk_and_puts_the_score_first(trunk):
     assert torch.allclose(out[:, 0], trunk(x), atol=1e-6)  # the score is the trunk's own D output
     assert torch.allclose(out[:, 1:], d.q(trunk.features(x)), atol=1e-6)
     assert isinstance(d.q[1], nn.BatchNorm1d) and d.q[2].negative_slope == 0.1  # the paper's Q: FC, BN, lReLU 0.1
+
+
+def test_infogan_nets_have_the_papers_layers():
+    g = InfoGANGenerator(74, 1, 28)
+    linears = [m for m in g.project if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(74, 1024), (1024, 128 * 7 * 7)]
+    ups = [m for m in g.body if isinstance(m, nn.ConvTranspose2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in ups] == [(128, 64, (4, 4), (2, 2)),
+                                                                                      (64, 1, (4, 4), (2, 2))]
+    assert g.eval()(torch.randn(3, 74)).shape == (3, 1, 28, 28)
+    d = InfoGANDiscriminator(1, 28, out_dim=1).eval()
+    convs = [m for m in d.body if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(1, 64), (64, 128)]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d.body) == 1  # none after the first conv
+    assert [m.negative_slope for m in d.body if isinstance(m, nn.LeakyReLU)] == [0.1, 0.1, 0.1]
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    assert d.features(x).shape == (3, 1024) and d(x).shape == (3,)
+
+
+def test_salimans_nets_have_the_papers_layers_and_noise_only_while_training():
+    d = SalimansDiscriminator((1, 28, 28), out_dim=10)
+    linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [1000, 500, 250, 250, 250, 10]
+    assert all(hasattr(m, "parametrizations") for m in linears)  # weight normalisation on every layer
+    noise = [m.std for m in d.modules() if isinstance(m, GaussianNoise)]
+    assert noise == [0.3, 0.5, 0.5, 0.5, 0.5, 0.5]
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    d.eval()
+    assert torch.equal(d(x), d(x)) and d.features(x).shape == (4, 250)
+    d.train()
+    assert not torch.equal(d(x), d(x))
+    g = SalimansGenerator(100, (1, 28, 28))
+    assert [m.out_features for m in g.modules() if isinstance(m, nn.Linear)] == [500, 500, 784]
+    assert sum(isinstance(m, nn.Softplus) for m in g.modules()) == 2 and g.eval()(torch.randn(2, 100)).shape == (
+        2, 1, 28, 28)
 
 
 def test_feature_matching_loss_by_hand():
@@ -220,11 +262,12 @@ def _tiny_converged(loss: str, tiny_mnist) -> list[str]:
             *SMALL_EVAL, "--data-dir", tiny_mnist]
 
 
-@pytest.mark.parametrize("loss", ["mm", "began", "infogan", "ssgan", "bigan", "lapgan"])
-def test_stopped_and_extended_converged_run_equals_a_straight_run(tiny_mnist, tmp_path, run_cli, loss):
+@pytest.mark.parametrize("loss,extra", [("mm", ()), ("began", ()), ("infogan", ()), ("ssgan", ()), ("bigan", ()),
+                                        ("lapgan", DENTON), ("ssgan", ("model.net=salimans-mlp",))])
+def test_stopped_and_extended_converged_run_equals_a_straight_run(tiny_mnist, tmp_path, run_cli, loss, extra):
     """2 epochs, then the same command with 4: the same files as 4 epochs in one go (nets, optimizers, k_t, the
-    global RNG that dropout draws from)."""
-    args = _tiny_converged(loss, tiny_mnist)
+    global RNG that dropout and noise layers draw from)."""
+    args = [*_tiny_converged(loss, tiny_mnist), *[a for kv in extra for a in ("--set", kv)]]
     split = run_cli(["image-train", *args, "--set", "schedule.epochs=2", "--run-dir", tmp_path / "split"])
     assert split.code == 0, split.err
     longer = run_cli(["image-train", *args, "--run-dir", tmp_path / "split"])

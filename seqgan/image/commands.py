@@ -17,8 +17,9 @@ MAX_GRID_IMAGES = 10_000  # `image-sample -n`: a 100 x 100 grid
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist", help="mnist (default), fashion_mnist (alias fashion)")
-    p.add_argument("--net", default=None, help="dcgan (default: conv G/D sized to the images), "
-                   "mlp, or pytorch-gan-dcgan (PyTorch-GAN's dcgan.py nets)")
+    p.add_argument("--net", default=None, help="dcgan (default: conv G/D sized to the images), mlp, "
+                   "pytorch-gan-dcgan (PyTorch-GAN's dcgan.py nets), began (BEGAN's conv + ELU nets), infogan "
+                   "(InfoGAN's MNIST nets) or salimans-mlp (Salimans et al.'s semi-supervised MNIST nets)")
     p.add_argument("--scale", default="cpu",
                    help="cpu: minutes on 2 cores (default); gpu: a wider net and 10x the training images")
     p.add_argument("--preset", default="short",

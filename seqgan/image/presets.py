@@ -45,39 +45,41 @@ class Converged:
 
 
 STANDARD = 150  # epochs where the NS loss levels off on MNIST (its 2,000-sample FID within 204-218 from 115 on)
+SAME = "the short preset's settings, trained to the plateau"
 
+# minutes: one core of the 2-core machine, from the short preset's timings (results/image_study) and step costs
 CONVERGED: dict[str, Converged] = {
-    "mm": Converged(STANDARD, "D's learning rate a quarter of G's (5e-5 vs 2e-4), same nets as NS: at 2e-4 D wins "
-                    "in the first epoch and the saturating G loss then has almost no gradient",
+    "mm": Converged(STANDARD, "D's learning rate a quarter of G's (5e-5 vs 2e-4), the same nets as NS: at 2e-4 D "
+                    "wins in the first epoch and the saturating G loss then has almost no gradient (~10 min)",
                     variant={"lr": 5e-5, "g_lr": 2e-4}),
-    "ns": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "lsgan": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "hinge": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "lsgan-qi": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "dragan": Converged(200, "the short preset's settings; it starts slower than NS (FID 627 vs 363 at epoch 30)"),
-    "vae": Converged(200, "the short preset's settings, trained to the plateau"),
-    # the paper's optimizers with a fifth of the G steps per real image: longer than 15 minutes
-    "wgan": Converged(400, "the paper's RMSProp 5e-5 and clipping, longer: FID still fell by ~13% per 5 epochs "
-                      "at epoch 30 (600 G steps); about 16 minutes on one core"),
-    "wgan-gp": Converged(300, "the paper's Adam 1e-4 (0, 0.9), longer: its FID still fell 3% per 5 epochs at "
-                         "epoch 150 (11 minutes); about 22 minutes on one core"),
-    "began": Converged(60, "BEGAN's own nets (conv + ELU, no batch norm; width 16), the paper's batch of 16 and "
-                       "h = N_z = 64; 400 steps per epoch",
+    "ns": Converged(STANDARD, SAME + " (~10 min)"),
+    "lsgan": Converged(STANDARD, SAME + " (~10 min)"),
+    "hinge": Converged(STANDARD, SAME + " (~10 min)"),
+    "lsgan-qi": Converged(STANDARD, SAME + " (~10 min)"),
+    "dragan": Converged(STANDARD, SAME + " (~15 min)"),
+    "vae": Converged(200, SAME + " (~8 min)"),
+    # the paper's optimizers with a fifth of the G steps per real image need longer than 15 minutes
+    "wgan": Converged(400, "the paper's RMSProp 5e-5 and clipping, longer: its FID still fell by ~13% per 5 "
+                      "epochs at epoch 30 (~16 min)"),
+    "wgan-gp": Converged(300, "the paper's Adam 1e-4 (0, 0.9), longer: its FID still fell by 3% per 5 epochs at "
+                         "epoch 150 (~22 min)"),
+    "began": Converged(30, "BEGAN's own nets (3x3 conv + ELU, no batch norm, Glorot initialisation, width 16, G "
+                       "ending linear), the paper's batch of 16 and h = N_z = 64; 400 steps per epoch (~16 min)",
                        model={"net": "began", "width": 16, "latent_dim": 64, "code_dim": 64},
                        train={"batch_size": 16}),
-    "cgan": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "acgan": Converged(STANDARD, "the short preset's settings, trained to the plateau"),
-    "infogan": Converged(STANDARD, "the paper's separate Q head (FC 128, batch norm, LeakyReLU 0.1) on D's "
-                         "features and its 62 noise variables",
-                         model={"q_hidden": 128, "latent_dim": 62}),
-    "ssgan": Converged(STANDARD, "feature matching for G (Salimans et al.) on D's last conv features",
+    "cgan": Converged(STANDARD, SAME + " (~11 min)"),
+    "acgan": Converged(STANDARD, SAME + " (~10 min)"),
+    "infogan": Converged(STANDARD, "the paper's own Q head on D's features (FC 128, batch norm, LeakyReLU 0.1, "
+                         "FC) and its 62 noise variables (~11 min)", model={"q_hidden": 128, "latent_dim": 62}),
+    "ssgan": Converged(STANDARD, "feature matching for G (Salimans et al.) on D's last conv features (~14 min)",
                        train={"feature_matching": True}),
-    "bigan": Converged(120, "ALI's joint D: z through two layers of 512, two joint layers of 1024, dropout 0.2; "
-                       "a latent of 50 as BiGAN's MNIST setting",
+    "bigan": Converged(80, "ALI's joint D (Dumoulin et al.): z through two layers of 512, two joint layers of "
+                       "1024, dropout 0.2; BiGAN's latent size for MNIST, 50 (~14 min)",
                        model={"joint_z_hidden": 512, "joint_hidden": 1024, "joint_layers": 2, "joint_dropout": 0.2,
                               "latent_dim": 50}),
-    "lapgan": Converged(STANDARD, "Denton et al.'s per-level nets: coarse MLPs (1200 / 600 units, dropout) and "
-                        "5x5 conv G_k and D_k", model={"lapgan_nets": "denton"}),
+    # Denton et al.'s nets (model.lapgan_nets=denton) learned more slowly in a 5-epoch check (FID 2,867 vs 1,437)
+    # at six times NS's step cost, so the converged preset keeps ours
+    "lapgan": Converged(100, SAME + "; each step costs 2.6 NS steps (~16 min)"),
 }
 
 
