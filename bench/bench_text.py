@@ -28,8 +28,9 @@ from text_data.dataset import encode_lines
 from text_data.tokenizer import build_tokenizer
 
 
-def coco_mle_throughput(data_dir: str | None, epochs: int) -> dict | None:
-    """Median seconds per MLE epoch of the coco preset and tokens/s; None without the corpus."""
+def coco_mle_throughput(data_dir: str | None, epochs: int, preset: str = "coco") -> dict | None:
+    """Median seconds per MLE epoch of the preset's G on the COCO training split (one warm-up epoch first) and
+    tokens/s; None without the corpus. bench_transformer.py calls it for the LSTM and the transformer G."""
     import statistics
 
     import torch
@@ -38,7 +39,7 @@ def coco_mle_throughput(data_dir: str | None, epochs: int) -> dict | None:
     from seqgan.text.presets import get_preset
     from seqgan.text.run import build_run
 
-    config = get_preset("coco")
+    config = get_preset(preset)
     try:
         run = build_run(config, data_dir)
     except UserError as err:

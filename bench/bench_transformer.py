@@ -15,7 +15,8 @@ Each measurement runs in a fresh process (its peak RSS is the figure reported) a
 Then MLE tokens/s of the `coco-gpt2` preset's G on the COCO training split beside the `coco` preset's LSTM
 (real tokens, <eos> included, padding not counted), and one full adversarial G step (sampling, rollouts, D
 scoring, the policy-gradient update) of the rollout configuration above with the coco preset's D.
-Run it with nothing else busy on the machine.
+Run it with nothing else busy on the machine. `--parts mle-lstm,mle-gpt2` re-runs some parts only, keeping the
+others' entries in an existing --out.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _common import machine, write_report  # first: puts the project root on sys.path
 
 B, T, N, V = 64, 32, 16, 5000
+PARTS = ("cached", "scratch", "cached-small", "recompute", "adv-step", "mle-lstm", "mle-gpt2")
 SMALL_B, SMALL_N = 16, 4  # the recompute comparison
 LAYERS, HEADS, WIDTH = 4, 4, 256
 RECOMPUTE_CHUNK = 2048  # rows per uncached forward (bounds the recompute baseline's memory)
@@ -106,23 +109,14 @@ def child(part: str, repeats: int, data_dir: str | None) -> dict:
 
 
 def mle_throughput(preset: str, data_dir: str | None, repeats: int) -> dict:
-    """Median seconds per MLE epoch of the preset's G on the COCO training split, and tokens/s."""
-    import torch
+    """bench_text.py's MLE epoch timing (after a warm-up epoch) of the preset's G on the COCO training split."""
+    from bench_text import coco_mle_throughput
 
-    from seqgan.text.presets import get_preset
-    from seqgan.text.run import build_run
-
-    config = get_preset(preset)
-    run = build_run(config, data_dir)
-    gen = torch.Generator().manual_seed(0)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run.pair.mle_epoch(gen)
-        times.append(time.perf_counter() - start)
-    tokens = int(run.task.train.lengths.sum())
-    return {"times_s": times, "tokens": tokens, "sequences": int(run.task.train.ids.shape[0]),
-            "seq_len": run.task.seq_len, "vocab_size": run.task.vocab_size, "batch_size": config.generator.batch_size}
+    result = coco_mle_throughput(data_dir, repeats, preset)
+    if result is None:
+        raise SystemExit("the COCO captions are needed for the MLE parts (--data-dir or $SEQGAN_DATA)")
+    return {"times_s": result.pop("epoch_s_all"), **{k: v for k, v in result.items()
+                                                      if k not in ("epoch_s_median", "tokens_per_s")}}
 
 
 def adversarial_step(data_dir: str | None, repeats: int) -> dict:
@@ -167,6 +161,8 @@ def main() -> int:
     parser.add_argument("--out", default="results/bench_transformer.json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma-separated parts to run; the others keep their entries in an existing --out")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -174,20 +170,33 @@ def main() -> int:
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return 0
-    report: dict = {"config": {"batch": B, "length": T, "rollouts": N, "vocab": V, "layers": LAYERS,
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        print(f"bench_transformer: unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    kept = json.loads(out.read_text(encoding="utf-8")) if parts != list(PARTS) and out.is_file() else {}
+    report: dict = {**kept, "config": {"batch": B, "length": T, "rollouts": N, "vocab": V, "layers": LAYERS,
                                "heads": HEADS, "width": WIDTH, "small_batch": SMALL_B, "small_rollouts": SMALL_N,
                                "threads": os.environ.get("OMP_NUM_THREADS", "torch default")}}
-    report["check"] = run_child("check", 1, args.data_dir)
-    print(f"recompute baseline draws the cached rollouts' tokens on {report['check']['rows_equal']:.4%} of rows")
+    if "recompute" in parts:
+        report["check"] = run_child("check", 1, args.data_dir)
+        print(f"recompute baseline draws the cached rollouts' tokens on {report['check']['rows_equal']:.4%} of rows")
     print(f"{'part':12s} {'median s':>9s} {'tokens/s':>12s} {'peak MB':>9s}")
-    for part in ("cached", "scratch", "cached-small", "recompute", "adv-step", "mle-lstm", "mle-gpt2"):
+    for part in parts:
+        load = list(os.getloadavg())  # what else kept the machine busy just before
         result = run_child(part, args.repeats, args.data_dir)
         result["median_s"] = statistics.median(result["times_s"])
+        result["load_average_before"] = load
         if "tokens" in result:
             result["tokens_per_s"] = result["tokens"] / result["median_s"]
         report[part] = result
         rate = f"{result['tokens_per_s']:12,.0f}" if "tokens_per_s" in result else f"{'':12s}"
         print(f"{part:12s} {result['median_s']:9.2f} {rate} {result['peak_rss_mb']:9.0f}")
+    if not all(p in report for p in ("recompute", "cached-small", "cached", "scratch")):
+        write_report(args.out, {**report, "machine": machine()})
+        return 0
     speedup = report["recompute"]["median_s"] / report["cached-small"]["median_s"]
     vs_scratch = report["cached"]["median_s"] / report["scratch"]["median_s"]
     report["cached_vs_recompute_speedup"] = speedup

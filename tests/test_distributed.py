@@ -412,6 +412,19 @@ def test_user_error_in_a_two_process_job_is_one_line(tmp_path, tiny_mnist, comma
     assert not (tmp_path / "run" / "config.json").exists()
 
 
+@pytest.mark.parametrize("command, label", [
+    (["study", "--experiment", "oracle-tiny", "--seeds", "1,2"], "seqgan study"),
+    (["image-study", "--dataset", "mnist", "--seeds", "1", "--losses", "ns"], "seqgan image-study"),
+])
+def test_a_study_under_torchrun_is_refused_before_it_trains(tmp_path, tiny_mnist, command, label):
+    """A study trains run after run; a torchrun job trains one: refused at once, not after its first run."""
+    procs = start_cli([*command, "--data-dir", tiny_mnist, "--out", tmp_path / "study"], tmp_path / "logs")
+    assert finish(procs) == [2, 2]
+    rank0 = (tmp_path / "logs" / "rank0.err").read_text().strip().splitlines()
+    assert len(rank0) == 1 and rank0[0].startswith(f"{label}: error: ") and "torchrun" in rank0[0], rank0
+    assert not (tmp_path / "study").exists()
+
+
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(x) for x in path.read_text().split()] if path.exists() else []

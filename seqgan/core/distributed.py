@@ -123,6 +123,14 @@ def _uses_cuda(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
+def refuse_multi_run(label: str) -> None:
+    """Refuse, before anything is written, a command that trains run after run (a study) under torchrun: a job's
+    rendezvous is made for one run, so the study would train its first run and stop at the second."""
+    if env_world() is not None:
+        raise UserError(f"`{label}` trains several runs, and a torchrun job trains one; run the study without "
+                        "torchrun, or train each run with its own `torchrun ... -m seqgan train` command")
+
+
 @contextlib.contextmanager
 def session(device: str = "auto", label: str = "seqgan", splits: bool = True) -> Iterator[World]:
     """Join the torchrun job for the duration of a command (a process joins once: torchrun starts it for one run).

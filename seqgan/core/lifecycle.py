@@ -358,7 +358,9 @@ class RunDir:
                           checkpoint_extra={"architecture": run.architecture(), "config": config.to_dict(), **size},
                           snapshot=lambda: {"generator": generator.state_dict(), "architecture": run.architecture()},
                           restore=lambda snap: generator.load_state_dict(snap["generator"]),
-                          announce_resume=not quiet, resume_notes=notes)
+                          announce_resume=not quiet, resume_notes=notes,
+                          # a kind whose schedule has no keep_snapshots keeps every snapshot
+                          keep_snapshots=getattr(config.schedule, "keep_snapshots", 0), best_key=kind.best_key)
         final = finish_files(lambda folder: kind.finish(run, folder), run_dir)  # every process evaluates
         MetricsLog(run_dir / "metrics.jsonl").write_timing(
             {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})

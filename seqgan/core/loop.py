@@ -34,7 +34,7 @@ from seqgan.core.distributed import (
     rank_rng_states,
 )
 from seqgan.core.interrupt import STEP_CONTEXT, StepFn, StepPaused, StopSignals, TrainingInterrupted
-from seqgan.core.log import MetricsLog, PhaseProgress, log_line, numbers_text, progress_line
+from seqgan.core.log import MetricsLog, PhaseProgress, eval_records, log_line, numbers_text, progress_line
 from seqgan.core.protocol import GANPair
 from seqgan.core.runtime import capture_rng, restore_rng
 
@@ -97,6 +97,40 @@ def snapshot_name(phase: str, epoch: int) -> str:
     """File name (under checkpoints/) of the snapshot saved after evaluating `phase` at `epoch` (epoch 0: the
     weights a phase with early stopping started from)."""
     return f"eval-{phase}-{epoch}.pt"
+
+
+def prune_snapshots(ckpt_dir: Path, records: list[dict], keep: int, best_key: Callable[[list[dict]], str] | None,
+                    watch: dict) -> list[Path]:
+    """Delete the generator snapshots a run no longer needs, when it keeps only `keep` of them; returns what went.
+
+    Kept: the snapshots of the newest `keep` evaluations, the one `--checkpoint best` picks (the lowest
+    `best_key` over every evaluation so far) and the best epoch of each phase early stopping watches (its
+    restore point). Called right after last.pt is written, with that checkpoint's position: whatever a resume
+    from it may restore or select still exists, and snapshots made after it wait for the next checkpoint.
+
+    Args:
+        ckpt_dir: the run's checkpoints/ folder.
+        records: the run's evaluation records so far, in order (not the one before training).
+        keep: how many of the newest evaluations keep their snapshot (0: keep all, delete nothing).
+        best_key: the metric `--checkpoint best` minimises, given the records (None: no best to keep).
+        watch: early stopping's state per phase (LoopPosition.watch).
+    """
+    if keep <= 0:
+        return []
+    kept = {(r["phase"], r["epoch"]) for r in records[-keep:]}
+    key = best_key(records) if best_key is not None and records else ""
+    scored = [r for r in records if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])]
+    if scored:
+        best = min(scored, key=lambda r: r[key])  # ties: the earliest, as `--checkpoint best` picks
+        kept.add((best["phase"], best["epoch"]))
+    kept |= {(name, w["best_epoch"]) for name, w in watch.items() if w.get("best_epoch") is not None}
+    gone = []
+    for path in ckpt_dir.glob("eval-*.pt"):
+        phase, _, epoch = path.stem.removeprefix("eval-").rpartition("-")
+        if epoch.isdigit() and (phase, int(epoch)) not in kept:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone
 
 
 def check_resumable(phases: list[Phase], completed: dict, stopped: tuple[str, ...] | list[str] = ()) -> None:
@@ -198,7 +232,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
                       snapshot: Callable[[], dict] | None = None,
                       restore: Callable[[dict], None] | None = None,
                       progress_every_s: float = 30.0, announce_resume: bool = True,
-                      resume_notes: tuple[str, ...] | list[str] = ()) -> LoopPosition:
+                      resume_notes: tuple[str, ...] | list[str] = (), keep_snapshots: int = 0,
+                      best_key: Callable[[list[dict]], str] | None = None) -> LoopPosition:
     """Run (or resume) all phases; returns the final position.
 
     SIGINT and SIGTERM (Ctrl-C, `kill`) save a checkpoint at the next step boundary, or at the next
@@ -224,6 +259,10 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
             boundaries) besides one per evaluation; on a terminal a progress bar instead.
         announce_resume: print where a resumed run continues (always written to run.log).
         resume_notes: lines printed and logged after that one (what the resume changed), before training.
+        keep_snapshots: keep only the snapshots of this many newest evaluations, besides the best one and early
+            stopping's restore points (`prune_snapshots`; 0 = keep every one). A large generator's snapshots
+            would otherwise fill the disk (a 124M-parameter model writes 0.5 GB per evaluation).
+        best_key: the metric `--checkpoint best` minimises, given the evaluation records (kept when pruning).
     """
     if any(p.patience for p in phases) and (evaluate is None or snapshot is None or restore is None):
         raise ValueError("phases with early stopping need evaluate, snapshot and restore")
@@ -263,6 +302,8 @@ def train_adversarial(pair: GANPair, phases: list[Phase], run_dir: str | Path, g
         if ranks is not None:
             state["rng_ranks"] = ranks
         save_checkpoint(ckpt_dir / "last.pt", state)
+        if keep_snapshots:
+            prune_snapshots(ckpt_dir, eval_records(run_dir), keep_snapshots, best_key, pos.watch)
 
     def run_eval(phase_name: str, epoch: int) -> dict:
         results: dict = {}

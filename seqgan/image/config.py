@@ -132,8 +132,10 @@ class ImageScheduleConfig:
     iters_per_epoch: int = 100
     eval_every: int = 5  # epochs between FID evaluations (also at the end)
     checkpoint_every_s: float = 60.0
+    keep_snapshots: int = 0  # generator snapshots kept: the newest this many plus the best (lowest FID); 0 = all
 
     def __post_init__(self) -> None:
+        check(self.keep_snapshots >= 0, "schedule.keep_snapshots must be >= 0 (0 = keep every snapshot)")
         check(self.epochs >= 0 and self.iters_per_epoch >= 1, "schedule.epochs must be >= 0 and "
                "schedule.iters_per_epoch >= 1")
         check(self.eval_every >= 1 and self.checkpoint_every_s >= 0,

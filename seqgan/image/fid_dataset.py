@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -80,47 +81,54 @@ def real_features(dataset: str, extractor: FeatureExtractor, split: str = "test"
         use_cache: read/write the features under cache_root()/fid/.
     """
     key, images, n = _real_subset(dataset, split, n_real, data_dir)
-    path = tag = None
-    if use_cache:
-        tag = _tag(key, split, n, seed, extractor, data_dir)
-        path = _cache_path("features", key, split, tag)
-        blob = _read_cache(path, tag)
-        if blob is not None and blob["features"].shape[0] == n:
-            return blob["features"], n
-    if n < len(images):
-        index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-        images = images[index]  # (n, C, H, W)
-    features = extractor.features(images)  # (n, F)
-    if path is not None:
-        _write_cache(path, {"tag": tag, "features": features})
-    return features, n
+
+    def compute() -> dict:
+        subset = images
+        if n < len(images):
+            index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+            subset = images[index]  # (n, C, H, W)
+        return {"features": extractor.features(subset)}  # (n, F)
+
+    blob = _cached("features", (key, split, n, seed, extractor, data_dir), use_cache, compute,
+                   valid=lambda b: b["features"].shape[0] == n)
+    return blob["features"], n
 
 
 def real_stats(dataset: str, extractor: FeatureExtractor, split: str = "test", n_real: int = 10000, seed: int = 0,
                data_dir: str | None = None, use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(mu (F,), sigma (F, F), n) of a dataset split's features; a seeded subset when n_real < the split size.
+    The arguments are `real_features`'s (the cache then holds the statistics as well as the features)."""
+    key, _, n = _real_subset(dataset, split, n_real, data_dir)
+
+    def compute() -> dict:
+        mu, sigma = gaussian_stats(real_features(key, extractor, split, n_real, seed, data_dir, use_cache)[0])
+        return {"mu": mu, "sigma": sigma}
+
+    blob = _cached("stats", (key, split, n, seed, extractor, data_dir), use_cache, compute,
+                   valid=lambda b: b["sigma"].shape == (b["mu"].shape[0],) * 2)
+    return blob["mu"], blob["sigma"], n
+
+
+def _cached(what: str, subset: tuple, use_cache: bool, compute: Callable[[], dict],
+            valid: Callable[[dict], bool]) -> dict:
+    """`compute()`'s blob for a real subset, read from / written to cache_root()/fid/ when `use_cache` (a cached
+    blob that fails `valid` is computed again).
 
     Args:
-        dataset: "mnist" or "fashion_mnist".
-        extractor: the feature space.
-        split: "train" or "test".
-        n_real: real images to use (at most the split size; 0 = all).
-        seed: seed of the subset.
-        data_dir: a `--data-dir` value.
-        use_cache: read/write the statistics under cache_root()/fid/.
+        what: "features" or "stats" (the cache's sub-folder).
+        subset: (dataset key, split, n, seed, extractor, data_dir), which name the subset and the feature space.
     """
-    key, _, n = _real_subset(dataset, split, n_real, data_dir)
-    path = tag = None
-    if use_cache:
-        tag = _tag(key, split, n, seed, extractor, data_dir)
-        path = _cache_path("stats", key, split, tag)
-        blob = _read_cache(path, tag)
-        if blob is not None and blob["sigma"].shape == (blob["mu"].shape[0],) * 2:
-            return blob["mu"], blob["sigma"], n
-    mu, sigma = gaussian_stats(real_features(key, extractor, split, n_real, seed, data_dir, use_cache)[0])
-    if path is not None:
-        _write_cache(path, {"tag": tag, "mu": mu, "sigma": sigma})
-    return mu, sigma, n
+    if not use_cache:
+        return compute()
+    key, split, n, seed, extractor, data_dir = subset
+    tag = _tag(key, split, n, seed, extractor, data_dir)
+    path = _cache_path(what, key, split, tag)
+    blob = _read_cache(path, tag)
+    if blob is not None and valid(blob):
+        return blob
+    blob = compute()
+    _write_cache(path, {"tag": tag, **blob})
+    return blob
 
 
 def fid_of_samples(fake: torch.Tensor, dataset: str, data_dir: str | None = None, n_real: int = 10000,

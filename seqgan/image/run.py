@@ -45,7 +45,8 @@ __all__ = ["PAIR_METRICS", "ImageRun", "build_image_run", "eval_seed", "load_ima
 
 PHASE = "adversarial"  # the one phase of an image run (the name text runs use for their GAN phase)
 # config keys that may change when a run is resumed (to extend it or evaluate differently)
-RESUMABLE_CHANGES = ("schedule.epochs:", "schedule.eval_every:", "schedule.checkpoint_every_s:", "eval.")
+RESUMABLE_CHANGES = ("schedule.epochs:", "schedule.eval_every:", "schedule.checkpoint_every_s:",
+                     "schedule.keep_snapshots:", "eval.")
 GRID_SAMPLES = 64
 GRID_PER_CLASS = 10  # samples.png of a conditional variant: K rows of this many images
 DEFAULT_IMAGE_SHAPE = (1, 28, 28)  # of a run whose config.json predates its image_shape entry

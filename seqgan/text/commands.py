@@ -110,10 +110,12 @@ def _add_generator_from(p: argparse.ArgumentParser) -> None:
                    help="a local folder holding a pretrained causal language model and its tokenizer "
                    "(save_pretrained); G starts from it and the corpus is encoded with its tokenizer "
                    "(shorthand for --set generator.kind=pretrained --set generator.pretrained=PATH; learning "
-                   f"rates generator.lr={FINE_TUNE_G_LR:g} and adversarial.g_lr={FINE_TUNE_PG_LR:g} unless --set)")
+                   f"rates generator.lr={FINE_TUNE_G_LR:g} and adversarial.g_lr={FINE_TUNE_PG_LR:g}, and only the "
+                   f"newest {FINE_TUNE_KEEP_SNAPSHOTS} evaluation snapshots plus the best kept, unless --set)")
 
 
 FINE_TUNE_G_LR, FINE_TUNE_PG_LR = 5e-5, 1e-5  # --generator-from's learning rates (MLE, policy gradient)
+FINE_TUNE_KEEP_SNAPSHOTS = 3  # a pretrained G's snapshots are large (0.5 GB for gpt2): the newest 3 + the best
 # data settings of the run's own tokenizer: a pretrained generator brings its tokenizer, so they would be ignored
 OWN_TOKENIZER_KEYS = {"data.tokenizer": "--tokenizer", "data.vocab_size": "--vocab-size",
                       "data.min_frequency": "--set data.min_frequency"}
@@ -135,6 +137,7 @@ def generator_overrides(args: argparse.Namespace) -> list[str]:
     defaults = GeneratorConfig()
     resets = [f"generator.{name}={getattr(defaults, name)}" for name in GPT2_SIZES]
     return [*resets, f"generator.lr={FINE_TUNE_G_LR}", f"adversarial.g_lr={FINE_TUNE_PG_LR}",
+            f"schedule.keep_snapshots={FINE_TUNE_KEEP_SNAPSHOTS}",
             "generator.kind=pretrained", f"generator.pretrained={os.path.abspath(os.path.expanduser(path))}"]
 
 
@@ -307,10 +310,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_oracle_study(args: argparse.Namespace) -> int:
     """seqgan study (also `seqgan oracle-study`)."""
+    from seqgan.core.distributed import refuse_multi_run
     from seqgan.text.config import apply_overrides
     from seqgan.text.presets import get_preset
     from seqgan.text.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
 
+    refuse_multi_run("seqgan study")
     seeds = parse_seeds(args.seeds)
     overrides = [*generator_overrides(args), *args.overrides]
     experiment = args.experiment

@@ -169,10 +169,14 @@ class ScheduleConfig:
     # improved on its best, and G goes back to its best epoch (also when the phase runs out of epochs past
     # its best). 0 = off (the paper's fixed schedule); text corpora only (the oracle has no validation split)
     early_stop_patience: int = 0
+    # generator snapshots (checkpoints/eval-PHASE-EPOCH.pt, one per evaluation) kept: the newest this many, plus
+    # the best and early stopping's restore points; 0 = all (a pretrained G's are large: --generator-from sets 3)
+    keep_snapshots: int = 0
 
     def __post_init__(self) -> None:
         for name in ("pretrain_g_epochs", "pretrain_d_rounds", "pretrain_d_epochs", "adv_epochs",
-                     "adv_g_steps", "adv_d_rounds", "adv_d_epochs", "early_stop_patience"):
+                     "adv_g_steps", "adv_d_rounds", "adv_d_epochs", "early_stop_patience",
+                     "keep_snapshots"):
             check(getattr(self, name) >= 0, f"schedule.{name} must be >= 0")
         check(self.num_negatives >= 1 and self.eval_every >= 1,
                "schedule.num_negatives and schedule.eval_every must be >= 1")
