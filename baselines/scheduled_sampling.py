@@ -3,15 +3,20 @@
 Training is MLE, except that each input token is, with probability 1 - omega, G's own sample from the
 previous step instead of the true previous token. The coin is drawn per token (the original SeqGAN code drew
 it once per graph), and omega falls by `decay` per epoch, so training moves gradually from fully guided
-(teacher forcing) to less guided. Because a sampled input changes every later state, the unroll is one LSTM
-step at a time; the output layer and its loss still run once over the whole batch.
+(teacher forcing) to less guided. Because a sampled input changes every later state, the unroll is one step
+at a time: the LSTM's cell by hand, a transformer G one KV-cached token at a time (its keys and values keep
+their gradients, so the loss reaches every position); the output layer and its loss still run once over the
+whole batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from seqgan.text.generator import LSTMGenerator
+from seqgan.text.generator_api import TextGenerator
 from seqgan.text.pretrain import mean_token_nll
 from seqgan.text.sampling import SoftmaxSampler
 
@@ -21,7 +26,7 @@ def omega_for_epoch(epoch: int, start: float = 1.0, decay: float = 0.002) -> flo
     return max(0.0, start - decay * epoch)
 
 
-def scheduled_sampling_inputs(model: LSTMGenerator, ids: torch.Tensor, omega: float,
+def scheduled_sampling_inputs(model: TextGenerator, ids: torch.Tensor, omega: float,
                               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Hidden states (B, T, H) of G run on mixed inputs, and the inputs (B, T) it was fed.
 
@@ -29,24 +34,25 @@ def scheduled_sampling_inputs(model: LSTMGenerator, ids: torch.Tensor, omega: fl
     token G sampled (from its own distribution at step t-1, no gradient through the draw).
 
     Args:
-        model: G.
+        model: G (the LSTM, or a transformer G: `CausalLMGenerator`).
         ids: (B, T) true sequences.
         omega: probability of the true previous token.
         gen: source of the coins and sampling uniforms, both drawn up front as (2, B, T).
     """
     B, T = ids.shape
-    lstm = model.lstm
     draws = torch.rand(2, B, T, generator=gen, device=ids.device)  # coins, sampling uniforms
     keep_true = draws[0] < omega  # (B, T)
-    sampler = SoftmaxSampler(model.out.weight, model.out.bias, h_bound=1.0)
-    h = torch.zeros(B, model.hidden_dim, device=ids.device, dtype=model.embedding.weight.dtype)
-    c = torch.zeros_like(h)
+    if isinstance(model, LSTMGenerator):
+        sampler = SoftmaxSampler(model.out.weight, model.out.bias, h_bound=1.0)
+        step = _lstm_steps(model, B, ids.device)
+    else:
+        sampler = model.sampler()
+        step = _cached_steps(model)
     token = torch.full((B,), model.start_token, dtype=torch.long, device=ids.device)
     inputs, states = [], []
     for t in range(T):
         inputs.append(token)
-        h, c = torch.lstm_cell(model.embedding(token), (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
-                               lstm.bias_ih_l0, lstm.bias_hh_l0)  # (B, H) each
+        h = step(token)  # (B, H)
         states.append(h)
         if t + 1 < T:
             token = ids[:, t].clone()
@@ -58,7 +64,30 @@ def scheduled_sampling_inputs(model: LSTMGenerator, ids: torch.Tensor, omega: fl
     return torch.stack(states, dim=1), torch.stack(inputs, dim=1)  # (B, T, H), (B, T)
 
 
-def scheduled_sampling_loss(model: LSTMGenerator, ids: torch.Tensor, omega: float, gen: torch.Generator,
+def _lstm_steps(model: LSTMGenerator, batch: int, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The LSTM's cell, one input token (B,) at a time -> hidden state (B, H)."""
+    lstm = model.lstm
+    h = torch.zeros(batch, model.hidden_dim, device=device, dtype=model.embedding.weight.dtype)
+    state = [h, torch.zeros_like(h)]
+
+    def step(token: torch.Tensor) -> torch.Tensor:
+        state[:] = torch.lstm_cell(model.embedding(token), (state[0], state[1]), lstm.weight_ih_l0,
+                                   lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        return state[0]
+
+    return step
+
+
+def _cached_steps(model: TextGenerator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A transformer G, one input token (B,) at a time -> final hidden state (B, H), its KV cache growing (with
+    gradients) as it goes; dropout as in its teacher-forced training passes."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    return lambda token: model.hidden(token.unsqueeze(1), cache)[:, -1]
+
+
+def scheduled_sampling_loss(model: TextGenerator, ids: torch.Tensor, omega: float, gen: torch.Generator,
                             mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean NLL per token of the true ids (B, T) when G is fed mixed inputs; padding (mask False) ignored."""
     hidden, _ = scheduled_sampling_inputs(model, ids, omega, gen)

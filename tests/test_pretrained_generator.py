@@ -390,7 +390,6 @@ def test_contradicting_settings_are_refused(pretrained_files, tmp_path, run_cli)
         (["--set", "generator.kind=gpt2"], ("generator.kind=pretrained", "not gpt2")),
         (["--set", "generator.layers=4", "--set", "generator.width=32"], ("generator.layers", "generator.width")),
         (["--tokenizer", "bpe"], ("--tokenizer", "the model's tokenizer")),
-        (["--method", "ss"], ("generator.kind=lstm",)),
     ]
     for extra, words in cases:
         before = file_snapshot(tmp_path)

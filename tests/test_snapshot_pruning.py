@@ -9,7 +9,7 @@ import os
 import signal
 from pathlib import Path
 
-from seqgan.core.loop import prune_snapshots, snapshot_name
+from seqgan.core.snapshots import prune_snapshots, snapshot_name
 from tests.test_early_stopping import OVERFIT, overfit_corpus  # noqa: F401 (a fixture)
 
 

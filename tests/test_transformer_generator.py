@@ -270,6 +270,43 @@ def test_a_checkpoint_of_the_other_kind_is_refused(gpt_run, tmp_path, run_cli):
     assert "architecture" in result.err
 
 
-def test_scheduled_sampling_needs_the_lstm(gpt_corpus, tmp_path, run_cli):
-    result = run_cli(["train", "--corpus", gpt_corpus, *GPT_TINY, "--method", "ss", "--run-dir", tmp_path / "r"])
-    assert result.code == 2 and "generator.kind=lstm" in result.err, result.err
+@pytest.mark.parametrize("omega", [0.0, 0.5, 1.0])
+def test_scheduled_sampling_on_a_transformer_equals_a_teacher_forced_pass_over_its_inputs(omega):
+    """The step-by-step cached unroll gives the states one teacher-forced pass gives on the same mixed inputs,
+    every input is the true previous token or the token G samples there from its own distribution (with the
+    uniform drawn for it), and the loss reaches every block; omega = 1 is MLE."""
+    from baselines.scheduled_sampling import scheduled_sampling_inputs, scheduled_sampling_loss
+    from seqgan.text.pretrain import mle_loss
+
+    g = tiny_gpt(max_len=8)
+    ids = torch.randint(3, V, (5, 8), generator=torch.Generator().manual_seed(4))
+    states, inputs = scheduled_sampling_inputs(g, ids, omega, torch.Generator().manual_seed(9))
+    draws = torch.rand(2, 5, 8, generator=torch.Generator().manual_seed(9))  # the coins and uniforms it drew
+    with torch.no_grad():
+        reference = g.hidden(inputs)  # (B, T, H): one pass, no cache
+    assert torch.allclose(states, reference, atol=1e-5)
+    assert (inputs[:, 0] == START).all()
+    sampler = g.sampler()
+    for t in range(1, 8):
+        keep = draws[0, :, t] < omega
+        assert torch.equal(inputs[keep, t], ids[keep, t - 1])
+        own = (~keep).nonzero().squeeze(1)
+        if own.numel():
+            assert torch.equal(inputs[own, t], sampler.sample(reference[own, t - 1], draws[1, own, t - 1]))
+    assert (inputs[:, 1:] != ids[:, :-1]).any() == (omega < 1.0)
+    g.zero_grad()
+    loss = scheduled_sampling_loss(g, ids, omega, torch.Generator().manual_seed(9))
+    loss.backward()
+    first_block = next(p for name, p in g.named_parameters() if ".h.0." in name and p.grad is not None)
+    assert first_block.grad.abs().sum() > 0
+    if omega == 1.0:
+        assert loss.item() == pytest.approx(mle_loss(g, ids).item(), abs=1e-5)
+
+
+def test_scheduled_sampling_trains_a_transformer_run(gpt_corpus, tmp_path, run_cli):
+    result = run_cli(["train", "--corpus", gpt_corpus, *GPT_TINY, "--method", "ss", "--set", "schedule.adv_epochs=2",
+                      "--run-dir", tmp_path / "r"])
+    assert result.code == 0, result.err
+    records = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines() if x]
+    adversarial = [r for r in records if r["phase"] == "adversarial" and r["event"] == "train"]
+    assert len(adversarial) == 2 and all("g_ss_nll" in r and r["ss_omega"] < 1.0 for r in adversarial)

@@ -64,8 +64,6 @@ def build_generator(config: ExperimentConfig, vocab_size: int, seq_len: int, dev
     generator.kind=pretrained, the model of `pretrained` (its special ids are the run's: the arguments'),
     checked to fit T and to give the model's own logits."""
     g = config.generator
-    if g.kind != "lstm" and config.adversarial.method == "ss":  # scheduled sampling steps an LSTM's cell by hand
-        raise UserError("adversarial.method=ss needs generator.kind=lstm")
     if g.kind == "pretrained":
         from seqgan.text.pretrained import pretrained_generator
 
