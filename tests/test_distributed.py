@@ -412,16 +412,55 @@ def test_user_error_in_a_two_process_job_is_one_line(tmp_path, tiny_mnist, comma
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-@pytest.mark.parametrize("command, label", [
-    (["study", "--experiment", "oracle-tiny", "--seeds", "1,2"], "seqgan study"),
-    (["image-study", "--dataset", "mnist", "--seeds", "1", "--losses", "ns"], "seqgan image-study"),
-])
-def test_a_study_under_torchrun_is_refused_before_it_trains(tmp_path, tiny_mnist, command, label):
-    """A study trains run after run; a torchrun job trains one: refused at once, not after its first run."""
-    procs = start_cli([*command, "--data-dir", tiny_mnist, "--out", tmp_path / "study"], tmp_path / "logs")
+def test_image_study_under_torchrun_is_refused_before_it_trains(tmp_path, tiny_mnist):
+    procs = start_cli(["image-study", "--dataset", "mnist", "--seeds", "1", "--losses", "ns", "--data-dir",
+                       tiny_mnist, "--out", tmp_path / "study"], tmp_path / "logs")
     assert finish(procs) == [2, 2]
     rank0 = (tmp_path / "logs" / "rank0.err").read_text().strip().splitlines()
-    assert len(rank0) == 1 and rank0[0].startswith(f"{label}: error: ") and "torchrun" in rank0[0], rank0
+    assert len(rank0) == 1 and rank0[0].startswith("seqgan image-study: error: ") and "torchrun" in rank0[0], rank0
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_two_process_text_study_trains_every_run_on_both_processes(tmp_path, run_cli):
+    """`torchrun -m seqgan study`: the job is joined once, every run of the study trains data-parallel, every
+    process scores the runs and rank 0 alone writes. MLE's G never meets dropout, so its rows equal a
+    one-process study's (to 1e-4); SeqGAN's D has dropout, drawn per process, so its rows only exist."""
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(20)]
+    corpus = tmp_path / "words.txt"
+    corpus.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))) + "\n"
+                              for _ in range(100)))
+    args = ["study", "--corpus", corpus, "--set", "data.seq_len=8", "--seeds", "1,2", "--methods", "mle,seqgan",
+            "--bleu-samples", "40", "--temperatures", "0.8,1.2", "--set", "device=cpu",
+            "--set", "generator.emb_dim=16", "--set", "generator.hidden_dim=16", "--set", "generator.batch_size=16",
+            "--set", "schedule.pretrain_g_epochs=3", "--set", "schedule.pretrain_d_rounds=1",
+            "--set", "schedule.adv_epochs=2", "--set", "schedule.num_negatives=32",
+            "--set", "adversarial.num_rollouts=2", "--set", "adversarial.g_batch_size=16",
+            "--set", "discriminator.filter_sizes=2,3", "--set", "discriminator.num_filters=8,8",
+            "--set", "discriminator.emb_dim=8"]
+    one = run_cli([*args, "--out", tmp_path / "one"])
+    assert one.code == 0, one.err
+    assert finish(start_cli([*args, "--out", tmp_path / "two"], tmp_path / "logs")) == [0, 0]
+    assert "error" not in (tmp_path / "logs" / "rank1.err").read_text()
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text()) for name in ("one", "two")]
+    assert summaries[1]["table"].keys() == summaries[0]["table"].keys()
+    for seed in ("1", "2"):
+        for row in ("random", "mle"):
+            assert summaries[1]["table"][row]["per_seed"][seed] == pytest.approx(
+                summaries[0]["table"][row]["per_seed"][seed], abs=1e-4), (seed, row)
+        for method in ("pretrain", "mle", "seqgan"):
+            config = json.loads((tmp_path / "two" / f"seed{seed}" / method / "config.json").read_text())
+            assert config["world_size"] == 2, (seed, method)
+    assert summaries[1]["bleu"]["per_seed"]["1"].keys() == summaries[0]["bleu"]["per_seed"]["1"].keys()
+    assert (tmp_path / "two" / "table.md").read_text().startswith("| model |")
+
+
+def test_a_two_process_study_with_scheduled_sampling_is_refused_before_it_trains(tmp_path):
+    procs = start_cli(["study", "--experiment", "oracle-tiny", "--seeds", "1", "--methods", "mle,ss",
+                       "--out", tmp_path / "study"], tmp_path / "logs")
+    assert finish(procs) == [2, 2]
+    rank0 = (tmp_path / "logs" / "rank0.err").read_text().strip().splitlines()
+    assert len(rank0) == 1 and "scheduled sampling" in rank0[0], rank0
     assert not (tmp_path / "study").exists()
 
 

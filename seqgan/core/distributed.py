@@ -62,7 +62,8 @@ class _State:
     world: World = SINGLE
     label = "seqgan"  # names this process's failure line ("seqgan train")
     stdout = None  # the real stdout of a process that is not rank 0 (silenced from its first session on)
-    joined = False  # a process joins one job: torchrun starts it for one training run
+    joined = False  # a process joins one job: torchrun starts it for one command
+    depth = 0  # sessions open: a study's session holds the job while each of its runs opens its own inside it
     broken = False  # a collective failed: the group is not left cleanly (NCCL could wait for the lost process)
 
 
@@ -123,12 +124,11 @@ def _uses_cuda(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
-def refuse_multi_run(label: str) -> None:
-    """Refuse, before anything is written, a command that trains run after run (a study) under torchrun: a job's
-    rendezvous is made for one run, so the study would train its first run and stop at the second."""
+def refuse_torchrun(label: str) -> None:
+    """Refuse, in one line and before anything is written, a command that does not split its work across the
+    processes of a torchrun job (each process would repeat it)."""
     if env_world() is not None:
-        raise UserError(f"`{label}` trains several runs, and a torchrun job trains one; run the study without "
-                        "torchrun, or train each run with its own `torchrun ... -m seqgan train` command")
+        raise UserError(f"`{label}` does not split its work across processes yet; run it without torchrun")
 
 
 @contextlib.contextmanager
@@ -152,10 +152,16 @@ def session(device: str = "auto", label: str = "seqgan", splits: bool = True) ->
         yield SINGLE
         return
     if not splits:  # refused before joining: no process waits for another
-        raise UserError(f"`{label}` does not split its work across processes yet; run it without torchrun")
-    if _STATE.joined:  # a study trains run after run in one process; each job's rendezvous is made for one
-        raise UserError("under torchrun a process trains one run; run studies and other multi-run commands "
-                        "without torchrun, or train each run with its own torchrun command")
+        refuse_torchrun(label)
+    if _STATE.depth:  # inside a command's session (a study's runs): the job is already joined, and stays so
+        _STATE.depth += 1
+        try:
+            yield _STATE.world
+        finally:
+            _STATE.depth -= 1
+        return
+    if _STATE.joined:  # a job's rendezvous is made for one session: a second one would wait for nobody
+        raise UserError("under torchrun a process joins its job once; run each command with its own torchrun")
     cuda = _uses_cuda(device)
     backend = "nccl" if cuda else "gloo"
     wait = timeout_s()
@@ -170,13 +176,13 @@ def session(device: str = "auto", label: str = "seqgan", splits: bool = True) ->
         raise UserError(f"process {joining.rank} could not join the torchrun job ({_first_line(err)}); check "
                         "MASTER_ADDR/MASTER_PORT or --rdzv-endpoint") from err
     _STATE.world = World(joining.rank, joining.size, joining.local_rank, backend)
-    _STATE.label, _STATE.joined = label, True
+    _STATE.label, _STATE.joined, _STATE.depth = label, True, 1
     if not _STATE.world.main and _STATE.stdout is None:
         _STATE.stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 -- kept until the process ends
     try:
         yield _STATE.world
     finally:
-        _STATE.world = SINGLE
+        _STATE.world, _STATE.depth = SINGLE, 0
         if not _STATE.broken:
             with contextlib.suppress(Exception):
                 dist.destroy_process_group()

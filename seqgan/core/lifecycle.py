@@ -364,6 +364,7 @@ class RunDir:
         final = finish_files(lambda folder: kind.finish(run, folder), run_dir)  # every process evaluates
         MetricsLog(run_dir / "metrics.jsonl").write_timing(
             {"event": "end", "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        barrier("waiting for the run's final files")  # a study's next step reads them, in every process
         return final
 
     # ------------------------------------------------------------ load

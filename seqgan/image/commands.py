@@ -137,10 +137,10 @@ def cmd_image_study(args: argparse.Namespace) -> int:
     """seqgan image-study."""
     from seqgan.base.outputs import check_output_folder
     from seqgan.core.config import parse_seeds
-    from seqgan.core.distributed import refuse_multi_run
+    from seqgan.core.distributed import refuse_torchrun
     from seqgan.image.study import run_image_study, table_markdown
 
-    refuse_multi_run("seqgan image-study")
+    refuse_torchrun("seqgan image-study")
     seeds = parse_seeds(args.seeds)
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]
     check_output_folder(args.out, "--out")

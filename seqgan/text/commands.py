@@ -310,12 +310,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_oracle_study(args: argparse.Namespace) -> int:
     """seqgan study (also `seqgan oracle-study`)."""
-    from seqgan.core.distributed import refuse_multi_run
+    from seqgan.core.distributed import env_world, session
     from seqgan.text.config import apply_overrides
     from seqgan.text.presets import get_preset
     from seqgan.text.study import DEFAULT_TEMPERATURES, run_oracle_study, study_markdown
 
-    refuse_multi_run("seqgan study")
     seeds = parse_seeds(args.seeds)
     overrides = [*generator_overrides(args), *args.overrides]
     experiment = args.experiment
@@ -329,7 +328,12 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
     default_methods = "mle,seqgan" if base.data.corpus else "mle,constant,seqgan"
     methods = [m.strip() for m in (args.methods or default_methods).split(",") if m.strip()]
     temperatures = DEFAULT_TEMPERATURES if args.temperatures is None else parse_temperatures(args.temperatures)
-    summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir, args.bleu_samples, temperatures)
+    if "ss" in methods and env_world() is not None:  # before the other methods' runs train, not after them
+        raise UserError("scheduled sampling (--methods ss) trains in one process only; run this study without "
+                        "torchrun, or leave ss out")
+    # under torchrun the job is joined once for the whole study: every run of it trains on all the processes
+    with session(base.device, "seqgan study"):
+        summary = run_oracle_study(base, seeds, methods, args.out, args.data_dir, args.bleu_samples, temperatures)
     print(study_markdown(summary))
     return 0
 

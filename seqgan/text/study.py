@@ -24,6 +24,7 @@ from eval.significance import mean_std
 from seqgan.base.errors import UserError
 from seqgan.base.outputs import check_output_folder, check_run_dir
 from seqgan.core.checkpoint import CheckpointError, atomic_write_json, atomic_write_text, load_checkpoint
+from seqgan.core.distributed import is_main
 from seqgan.core.lifecycle import RunDir
 from seqgan.core.log import MetricsLog
 from seqgan.core.loop import Phase, check_not_shortened
@@ -234,8 +235,9 @@ def run_oracle_study(base: ExperimentConfig, seeds: list[int], methods: list[str
         print("== MLE's temperature curve", flush=True)
         summary["frontier"] = study_oracle_frontier(out_dir, seeds, order, temperatures, data_dir=data_dir)
     summary["verdict"] = study_verdict(summary)
-    atomic_write_json(out_dir / "summary.json", summary)
-    atomic_write_text(out_dir / "table.md", study_markdown(summary))
+    if is_main():  # under torchrun every process scored the runs (the same numbers); rank 0 alone writes
+        atomic_write_json(out_dir / "summary.json", summary)
+        atomic_write_text(out_dir / "table.md", study_markdown(summary))
     return summary
 
 
