@@ -335,23 +335,33 @@ def test_interrupted_two_process_run_resumes_as_if_uninterrupted(tmp_path):
     assert "world_size" not in json.loads((other / "config.json").read_text())
 
 
+# a small D and short D rounds for the whole-run text tests
+SMALL_D = ["--set", "schedule.pretrain_d_rounds=1", "--set", "schedule.num_negatives=32",
+           "--set", "discriminator.filter_sizes=2,3", "--set", "discriminator.num_filters=8,8",
+           "--set", "discriminator.emb_dim=8"]
+
+
+def _word_corpus(tmp_path: Path, seed: int, types: int, lines: int, lengths: tuple[int, int]) -> Path:
+    """Random lines of `types` made-up words, `lengths` words each (inclusive), as words.txt."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(types)]
+    corpus = tmp_path / "words.txt"
+    corpus.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(*lengths))) + "\n"
+                              for _ in range(lines)))
+    return corpus
+
+
 def test_two_process_text_run_with_early_stopping_matches_one_process(tmp_path, run_cli):
     """A text run (padding masks, NLL-valid, early stopping that sends G back to its best snapshot in every
     process) of the MLE method, whose G never meets dropout: 2 processes give one process's G records (to 1e-4:
     rounding grows over epochs), the same early stops, and after each stop NLL-valid is the best one again, so
     both processes restored the snapshot."""
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(30)]
-    corpus = tmp_path / "words.txt"
-    corpus.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(4, 8))) + "\n"
-                              for _ in range(120)))
+    corpus = _word_corpus(tmp_path, seed=0, types=30, lines=120, lengths=(4, 8))
     args = ["train", "--corpus", corpus, "--experiment", "text-small", "--max-len", "9", "--seed", "3",
             "--device", "cpu", "--method", "mle", "--set", "schedule.early_stop_patience=2",
             "--set", "generator.emb_dim=32", "--set", "generator.hidden_dim=64", "--set", "generator.lr=0.03",
             "--set", "generator.batch_size=16", "--set", "schedule.pretrain_g_epochs=10",
-            "--set", "schedule.pretrain_d_rounds=1", "--set", "schedule.adv_epochs=6",
-            "--set", "schedule.num_negatives=32", "--set", "discriminator.filter_sizes=2,3",
-            "--set", "discriminator.num_filters=8,8", "--set", "discriminator.emb_dim=8"]
+            "--set", "schedule.adv_epochs=6", *SMALL_D]
     one, two = tmp_path / "one", tmp_path / "two"
     assert run_cli([*args, "--run-dir", one]).code == 0
     assert finish(start_cli([*args, "--run-dir", two], tmp_path / "logs")) == [0, 0]
@@ -425,19 +435,12 @@ def test_a_two_process_text_study_trains_every_run_on_both_processes(tmp_path, r
     """`torchrun -m seqgan study`: the job is joined once, every run of the study trains data-parallel, every
     process scores the runs and rank 0 alone writes. MLE's G never meets dropout, so its rows equal a
     one-process study's (to 1e-4); SeqGAN's D has dropout, drawn per process, so its rows only exist."""
-    rng = random.Random(1)
-    words = [f"w{i}" for i in range(20)]
-    corpus = tmp_path / "words.txt"
-    corpus.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))) + "\n"
-                              for _ in range(100)))
+    corpus = _word_corpus(tmp_path, seed=1, types=20, lines=100, lengths=(3, 7))
     args = ["study", "--corpus", corpus, "--set", "data.seq_len=8", "--seeds", "1,2", "--methods", "mle,seqgan",
             "--bleu-samples", "40", "--temperatures", "0.8,1.2", "--set", "device=cpu",
             "--set", "generator.emb_dim=16", "--set", "generator.hidden_dim=16", "--set", "generator.batch_size=16",
-            "--set", "schedule.pretrain_g_epochs=3", "--set", "schedule.pretrain_d_rounds=1",
-            "--set", "schedule.adv_epochs=2", "--set", "schedule.num_negatives=32",
-            "--set", "adversarial.num_rollouts=2", "--set", "adversarial.g_batch_size=16",
-            "--set", "discriminator.filter_sizes=2,3", "--set", "discriminator.num_filters=8,8",
-            "--set", "discriminator.emb_dim=8"]
+            "--set", "schedule.pretrain_g_epochs=3", "--set", "schedule.adv_epochs=2",
+            "--set", "adversarial.num_rollouts=2", "--set", "adversarial.g_batch_size=16", *SMALL_D]
     one = run_cli([*args, "--out", tmp_path / "one"])
     assert one.code == 0, one.err
     assert finish(start_cli([*args, "--out", tmp_path / "two"], tmp_path / "logs")) == [0, 0]

@@ -7,7 +7,8 @@ Each --study is a folder written by tools/text_study_report.py (its summary.json
 rows below, with each study's BLEU signature and seeds) and OUT/table.md, and prints the markdown: one row per
 generator and method with NLL-test, BLEU-2..5 and Self-BLEU-4 (mean ± sd over the seeds, 2,000 samples per run
 at temperature 1 against the test split), whether the method lies beyond MLE's temperature curve on each seed,
-and the wall time of seed 1's run. Rows are comparable only when the studies scored against the same references
+and the wall time of seed 1's run; when the studies have different seeds, also each seed they share, alone.
+Rows are comparable only when the studies scored against the same references
 with the same tokenization and vocabulary; the tool refuses studies whose BLEU signatures or tokenizers differ.
 """
 
@@ -77,13 +78,32 @@ def main() -> int:
             verdict = f"{sum(flags.values())} of {len(flags)}" if flags else ""
             lines.append(f"| {name} | {row['label']} | {seeds} | " + " | ".join(cells)
                          + f" | {verdict} | {row['minutes_seed1']:.0f} |")
+    # studies with different seeds: the mean over 3 seeds and one seed's value are not the same measurement (a
+    # corpus split by --seed even has other test lines per seed), so also each shared seed alone, row by row
+    shared = sorted(set.intersection(*(set(map(str, s["bleu"]["seeds"])) for _, s, _ in studies)), key=int)
+    same_seeds = len({tuple(s["bleu"]["seeds"]) for _, s, _ in studies}) == 1
+    seed_lines: list[str] = []
+    for seed in ([] if same_seeds else shared):
+        seed_lines += ["", f"Seed {seed} alone (the seed every study has):", "",
+                       "| generator | method | " + " | ".join(HEADERS) + " | beyond MLE's temperature curve |",
+                       "|---" * (len(HEADERS) + 3) + "|"]
+        for name, summary, _ in studies:
+            bleu = summary["bleu"]
+            for method, values in bleu["per_seed"][seed].items():
+                flag = bleu.get("frontier", {}).get("beyond", {}).get(method, {}).get(seed)
+                rows.append({"generator": name, "method": method, "seed": int(seed),
+                             **{k: values[k] for k in METRICS}, "beyond": flag})
+                seed_lines.append(f"| {name} | {summary['names'].get(method, method)} | "
+                                  + " | ".join(f"{values[k]:.3f}" for k in METRICS)
+                                  + f" | {'' if flag is None else ('yes' if flag else 'no')} |")
     real = studies[0][1]["bleu"]["table"].get("real")
     if real:
         lines.append("| real text | test line vs the other test lines | | | "
                      + " | ".join(f"{real[k][0]:.3f}" for k in METRICS[1:]) + " | | |")
     corpus = corpora.pop()
     lines += ["", f"`{signatures.pop()}`; tokenizer `{tokenizers.pop()}`; minutes: training and evaluation of "
-              "the method's own run on this machine (the shared pretraining not included; runs shared the 2 cores)."]
+              "the method's own run on this machine (the shared pretraining not included; runs shared the 2 cores).",
+              *seed_lines]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "summary.json", {"corpus": corpus, "rows": rows})
