@@ -6,6 +6,7 @@ import copy
 import json
 import shutil
 import signal
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -387,6 +388,26 @@ def test_spearman_and_ranks():
     # 1 - 6 sum d^2 / (n (n^2 - 1)) with d = (0, 1, -1, 0): 1 - 12 / 60
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     assert spearman([1, 2], [2, 1]) is None
+
+
+def test_the_study_table_carries_precision_and_recall_when_the_runs_have_them():
+    from seqgan.image.study import summarise, table_markdown
+
+    def run(fid, precision=None, recall=None):
+        metrics = {"fid": fid, "fid_curve": [[5, fid + 10], [10, fid]], "minutes": 2.0}
+        return metrics | ({} if precision is None else {"precision": precision, "recall": recall})
+
+    with_pr = summarise("mnist", {"ns": {1: run(10.0, 0.5, 0.25), 2: run(12.0, 0.7, 0.35)},
+                                  "wgan-gp": {1: run(20.0, 0.4, 0.5), 2: run(22.0, 0.6, 0.7)}})
+    row = with_pr["table"]["ns"]
+    assert (row["precision_mean"], row["recall_mean"]) == pytest.approx((0.6, 0.3))
+    assert row["precision_std"] == pytest.approx(statistics.stdev([0.5, 0.7]))
+    text = table_markdown(with_pr)
+    assert "| precision | recall |" in text and "0.600 ± 0.141 | 0.300 ± 0.071 |" in text
+    header, rule = text.splitlines()[:2]
+    assert header.count("|") == rule.count("|")
+    without = table_markdown(summarise("mnist", {"ns": {1: run(10.0)}, "wgan-gp": {1: run(20.0)}}))
+    assert "precision" not in without
 
 
 # ---------------------------------------------------------------- bad input

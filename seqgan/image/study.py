@@ -102,29 +102,19 @@ def run_history(run_dir: Path) -> dict:
 
 
 def ranks(values: list[float]) -> list[float]:
-    """Ranks 1..n (ties share their mean rank)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
+    """Ranks 1..n (ties share their mean rank): scipy's rankdata."""
+    from scipy.stats import rankdata
+
+    return [float(r) for r in rankdata(values, method="average")]
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:
-    """Spearman's rank correlation of two equally long lists (None for fewer than 3 or constant ranks)."""
-    if len(a) < 3:
+    """Spearman's rank correlation of two equally long lists (scipy's; None for fewer than 3 or constant ranks)."""
+    if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var if var else None
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
 
 
 def _curve_summary(runs: list[dict]) -> dict:
@@ -154,6 +144,10 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
         table[loss] = {"fid_mean": fid_mean, "fid_std": fid_std,
                        "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss),
                        **_curve_summary([per_seed[s] for s in per_seed])}
+        for key in ("precision", "recall"):  # in the runs' FID features (Kynkaanniemi et al.), when they have them
+            values = [per_seed[s][key] for s in per_seed if per_seed[s].get(key) is not None]
+            if len(values) == len(per_seed):
+                table[loss][f"{key}_mean"], table[loss][f"{key}_std"] = mean_std(values)
     for key, rank_key in (("fid_mean", "rank"), ("survey_fid", "survey_rank")):
         names = [n for n in table if table[n][key] is not None]
         for name, rank in zip(names, ranks([table[n][key] for n in names])):
@@ -168,10 +162,13 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
 
 
 def table_markdown(summary: dict) -> str:
-    """The README's table: our FID (mean +- std), rank, and the survey's FID and rank, per loss."""
+    """The study's table: our FID (mean +- std), rank, precision and recall (when the runs measured them), the
+    survey's FID and rank, the FID curve and minutes per run, per loss."""
     n = len(summary["seeds"])
-    lines = [f"| loss | FID (ours, mean ± std, {n} seed{'s' if n > 1 else ''}) | rank | Lucic et al. best FID | "
-             "their rank | FID during training (epoch: FID) | min/run |", "|---|---|---|---|---|---|---|"]
+    pr = any("precision_mean" in row for row in summary["table"].values())
+    lines = [f"| loss | FID (ours, mean ± std, {n} seed{'s' if n > 1 else ''}) | rank | "
+             + ("precision | recall | " if pr else "") + "Lucic et al. best FID | "
+             "their rank | FID during training (epoch: FID) | min/run |", "|---" * (9 if pr else 7) + "|"]
     for loss, row in summary["table"].items():
         theirs = "" if row["survey_fid"] is None else f"{row['survey_fid']}"
         their_rank = f"{row['survey_rank']:g}" if "survey_rank" in row else ""
@@ -180,8 +177,10 @@ def table_markdown(summary: dict) -> str:
         during = " → ".join(f"{e}: {f:.0f}" for e, f in shown) + (" (still falling)" if row.get("still_falling")
                                                                   else "")
         minutes = "" if row.get("minutes_mean") is None else f"{row['minutes_mean']:.1f}"
+        quality = "".join(f"{row[k + '_mean']:.3f} ± {row[k + '_std']:.3f} | " if k + "_mean" in row else " | "
+                          for k in ("precision", "recall")) if pr else ""
         lines.append(f"| {NAMES.get(loss, loss)} | {row['fid_mean']:.2f} ± {row['fid_std']:.2f} | {row['rank']:g} | "
-                     f"{theirs} | {their_rank} | {during} | {minutes} |")
+                     f"{quality}{theirs} | {their_rank} | {during} | {minutes} |")
     rho = summary["spearman_vs_survey"]
     lines.append("")
     lines.append(f"Rank agreement with the survey: Spearman rho = {rho:.2f} over {summary['n_compared']} losses."
