@@ -131,6 +131,9 @@ PRESETS.update({
     ),
     "coco-gpt2-gpu": ("coco with the GPU-sized transformer G and D of poems-gpt2-gpu.",
                       _gpt_preset(PRESETS["coco"][1], "coco-gpt2-gpu", gpu=True)),
+    "obama-gpt2": ("obama with the transformer G of text-small-gpt2.", _gpt_preset(PRESETS["obama"][1], "obama-gpt2")),
+    "obama-gpt2-gpu": ("obama with the GPU-sized transformer G and D of poems-gpt2-gpu.",
+                       _gpt_preset(PRESETS["obama"][1], "obama-gpt2-gpu", gpu=True)),
 })
 
 
