@@ -4,6 +4,7 @@ whose own errors look the same."""
 from __future__ import annotations
 
 import argparse
+import os
 import typing
 
 
@@ -19,5 +20,8 @@ class OneLineParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> typing.NoReturn:
-        """Print the error on one line, pointing at --help, and exit with code 2."""
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+        """Print the error on one line, pointing at --help, and exit with code 2 (in a torchrun job, every
+        process exits so but only rank 0 prints: they all parsed the same command line)."""
+        speaks = os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n"
+                  if speaks else None)

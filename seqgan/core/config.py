@@ -228,9 +228,14 @@ def check_same_config(run_dir: Any, stored: dict, current: dict,
     """
     as_json = json.loads(json.dumps(current))  # tuples become lists, as in the stored file
     changes = config_changes(json.loads(json.dumps(stored)), as_json)
-    diffs = [f"{key}: {a} -> {b}" for key, a, b in changes if not f"{key}: ".startswith(resumable)]
-    if diffs:
-        raise UserError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
+    # the preset's name and the kinds of model first: they say at once that another experiment is meant
+    first = ("name", "generator.kind", "model.net", "train.loss", "data.corpus", "data.dataset")
+    refused = sorted((c for c in changes if not f"{c[0]}: ".startswith(resumable)),
+                     key=lambda c: first.index(c[0]) if c[0] in first else len(first))
+    if refused:
+        shown = "; ".join(f"{key}: {a} -> {b}" for key, a, b in refused[:3])
+        more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+        raise UserError(f"{run_dir} holds a run with a different configuration ({shown}{more}); "
                         "re-run with the same settings to resume, or use a new --run-dir")
     return [change for change in changes if f"{change[0]}: ".startswith(resumable)]
 

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add train, sample, evaluate and experiments to the `seqgan` parser."""
     p = subparsers.add_parser("train", help="train (or resume) a run",
                               description="Train a run; re-running the same command resumes it.")
-    p.add_argument("--experiment", default="oracle", help="preset name (see `seqgan experiments`)")
+    p.add_argument("--experiment", default=None, help="preset name (see `seqgan experiments`; default: the run's "
+                   "own when --run-dir holds one, else text-small with --corpus FILE, the corpus's preset with "
+                   "--corpus poems|obama|coco, else oracle)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 1); same seed, "
                    "same numbers")
     p.add_argument("--run-dir", required=True, help="folder for config, checkpoints, logs and samples")
@@ -157,10 +159,36 @@ def check_pretrained_tokenizer(config, overrides: list[str]) -> None:
                             "encodes the corpus with the model's tokenizer; drop it")
 
 
+NAMED_CORPORA = ("poems", "obama", "coco")  # --corpus NAME picks the corpus's own preset
+
+
+def default_experiment(args: argparse.Namespace) -> str:
+    """The preset of a `train` without --experiment: an existing run's own (re-running its command resumes it,
+    whatever the default was when it was made), else the --corpus one (a named corpus's preset, text-small for
+    a file), else the oracle."""
+    from pathlib import Path
+
+    from seqgan.text.presets import PRESETS
+    from seqgan.text.run import read_run_config
+
+    try:
+        stored = read_run_config(Path(args.run_dir)).name
+    except (UserError, TypeError, OSError):
+        stored = None
+    if stored in PRESETS:
+        return stored
+    corpus = getattr(args, "corpus", None)
+    if corpus:
+        return corpus if corpus in NAMED_CORPORA else "text-small"
+    return "oracle"
+
+
 def _resolve_config(args: argparse.Namespace):
     from seqgan.text.config import apply_overrides
     from seqgan.text.presets import get_preset
 
+    if args.experiment is None:
+        args.experiment = default_experiment(args)
     overrides = [*generator_overrides(args), *args.overrides]
     if args.method:
         overrides.append(f"adversarial.method={args.method}")
@@ -319,7 +347,7 @@ def cmd_oracle_study(args: argparse.Namespace) -> int:
     overrides = [*generator_overrides(args), *args.overrides]
     experiment = args.experiment
     if args.corpus:
-        named = args.corpus in ("poems", "obama", "coco")
+        named = args.corpus in NAMED_CORPORA
         experiment = experiment or (args.corpus if named else "text-small")
         if not named:
             overrides.insert(0, f"data.corpus={args.corpus}")

@@ -178,7 +178,8 @@ def loss_notes(lost: dict[str, tuple[int, int, int]], seq_len: int, how: str) ->
         seq_len: the max length used.
         how: "set" (data.seq_len given), "auto" (sized from the corpus) or "cap" (sized, at AUTO_LEN_CAP).
     """
-    notes = [f"{name}: {truncated} lines truncated and {dropped} dropped at max length {seq_len} (of {total})"
+    notes = [f"{name}: {truncated} line{'s' if truncated != 1 else ''} truncated and {dropped} dropped at max "
+             f"length {seq_len} (of {total})"
              for name, (truncated, dropped, total) in lost.items() if truncated or dropped]
     worst = max(lost, key=lambda name: (lost[name][0] + lost[name][1]) / max(lost[name][2], 1), default=None)
     if worst is not None:

@@ -210,7 +210,8 @@ def study_verdict(summary: dict) -> list[str]:
         read = (f"Which p-value to read: the seed-level Welch test. Each of the {n} seeds is an independently "
                 "trained model, so the seeds are the replicates")
         if bleu:
-            read += ("; the per-sample Mann-Whitney p pools thousands of samples of the same few models as if "
+            pooled = f"the {n * bleu['n']:,}" if isinstance(bleu.get("n"), int) else "the"
+            read += (f"; the per-sample Mann-Whitney p pools {pooled} samples of the same few models as if "
                      "each sample were a replicate, and overstates significance")
         out.append(read + ".")
     else:
