@@ -213,12 +213,17 @@ def test_two_processes_policy_gradient_step_equals_one_process(adv, masked):
     differs. Covers the mean baseline, mean reduction, padding and the KL anchor and entropy terms."""
     one_params, one = _g_step(adv, masked)
     for params, metrics in run_ranks(_g_step, adv, masked):
-        for a, b in zip(one_params, params):
-            torch.testing.assert_close(b, a, atol=TOL, rtol=TOL)
-        for m_one, m_two in zip(one, metrics):
-            assert m_one.keys() == m_two.keys()
-            for key in m_one:
-                assert m_two[key] == pytest.approx(m_one[key], rel=TOL, abs=TOL), key
+        _assert_same_step(one_params, one, params, metrics)
+
+
+def _assert_same_step(one_params: list, one: list[dict], params: list, metrics: list[dict]) -> None:
+    """A process's parameters and metrics equal one process's, to TOL."""
+    for a, b in zip(one_params, params):
+        torch.testing.assert_close(b, a, atol=TOL, rtol=TOL)
+    for m_one, m_two in zip(one, metrics):
+        assert m_one.keys() == m_two.keys()
+        for key in m_one:
+            assert m_two[key] == pytest.approx(m_one[key], rel=TOL, abs=TOL), key
 
 
 def _image_steps(loss: str) -> tuple[list[torch.Tensor], list[dict], torch.Tensor]:
@@ -248,12 +253,7 @@ def test_two_processes_image_step_equals_one_process(loss):
     one_params, one, one_gen = _image_steps(loss)
     for params, metrics, gen in run_ranks(_image_steps, loss):
         assert torch.equal(gen, one_gen)  # both processes drew exactly what one process drew
-        for a, b in zip(one_params, params):
-            torch.testing.assert_close(b, a, atol=TOL, rtol=TOL)
-        for m_one, m_two in zip(one, metrics):
-            assert m_one.keys() == m_two.keys()
-            for key in m_one:
-                assert m_two[key] == pytest.approx(m_one[key], rel=TOL, abs=TOL), key
+        _assert_same_step(one_params, one, params, metrics)
 
 
 def _nll() -> dict:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from seqgan.image.nets import NetSpec, UpsampleConv2d, conv_plan
+from seqgan.image.nets import NetSpec, UpsampleConv2d, center_crop, conv_plan, pad_to_plan
 
 
 def began_init_(module: nn.Module, gen: torch.Generator) -> nn.Module:
@@ -85,11 +85,7 @@ class BEGANDecoder(nn.Module):
         """Images (B, C, H, W) from codes (B, h)."""
         x = self.project(z).view(len(z), self.width, self.s0, self.s0)  # (B, n, S0, S0)
         x = self.body(x)  # (B, C, S0 * 2^N, S0 * 2^N)
-        extra = x.shape[-1] - self.image_size
-        if extra:
-            lo = extra // 2
-            x = x[..., lo:lo + self.image_size, lo:lo + self.image_size]
-        return x
+        return center_crop(x, self.image_size)  # (B, C, H, W)
 
 
 class BEGANEncoder(nn.Module):
@@ -122,9 +118,7 @@ class BEGANEncoder(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The last conv block's activations (B, F), flattened: what the linear head reads."""
-        if self.pad:
-            lo = self.pad // 2
-            images = nn.functional.pad(images, (lo, self.pad - lo, lo, self.pad - lo), value=-1.0)
+        images = pad_to_plan(images, self.pad)
         return self.body(images).flatten(1)  # (B, F)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

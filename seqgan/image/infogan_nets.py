@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqgan.image.nets import NetSpec, conv_plan, dcgan_init_
+from seqgan.image.nets import NetSpec, center_crop, conv_plan, dcgan_init_, pad_to_plan
 
 HIDDEN = 1024  # the FC layer of both nets
 LEAK = 0.1  # the paper's LeakyReLU slope
@@ -48,11 +48,7 @@ class InfoGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) from latents (B, Z)."""
         x = self.body(self.project(z))  # (B, C, S0 * 2^N, S0 * 2^N)
-        extra = x.shape[-1] - self.image_size
-        if extra:
-            lo = extra // 2
-            x = x[..., lo:lo + self.image_size, lo:lo + self.image_size]
-        return x
+        return center_crop(x, self.image_size)  # (B, C, H, W)
 
 
 class InfoGANDiscriminator(nn.Module):
@@ -84,9 +80,7 @@ class InfoGANDiscriminator(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The FC 1024 layer's activations (B, 1024)."""
-        if self.pad:
-            lo = self.pad // 2
-            images = nn.functional.pad(images, (lo, self.pad - lo, lo, self.pad - lo), value=-1.0)
+        images = pad_to_plan(images, self.pad)
         return self.body(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,22 @@ class MLPDiscriminator(nn.Module):
 # ---------------------------------------------------------------- DCGAN-style conv nets (Radford et al., 2016)
 
 
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central size x size window of images (B, C, S, S), S >= size: a generator built for the conv plan's
+    size hands back the image size."""
+    lo = (x.shape[-1] - size) // 2
+    return x if x.shape[-1] == size else x[..., lo:lo + size, lo:lo + size]
+
+
+def pad_to_plan(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """Images (B, C, H, W) padded by `pad` pixels in all (split around each side) with -1, the background after
+    the shift to [-1, 1]: a discriminator built for the conv plan's size reads any image size."""
+    if not pad:
+        return images
+    lo = pad // 2
+    return nn.functional.pad(images, (lo, pad - lo, lo, pad - lo), value=-1.0)
+
+
 def conv_plan(image_size: int) -> tuple[int, int]:
     """(start size S0, number of x2 stages N) with S0 * 2^N >= image_size, 4 <= S0 <= 7, N >= 1, smallest first.
 
@@ -149,11 +165,7 @@ class ConvGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) from latents (B, Z)."""
         x = self.body(self.project(z))  # (B, C, S0*2^N, S0*2^N)
-        extra = x.shape[-1] - self.image_size
-        if extra:
-            lo = extra // 2
-            x = x[..., lo:lo + self.image_size, lo:lo + self.image_size]  # (B, C, H, W)
-        return x
+        return center_crop(x, self.image_size)  # (B, C, H, W)
 
 
 class ConvDiscriminator(nn.Module):
@@ -190,9 +202,7 @@ class ConvDiscriminator(nn.Module):
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The last conv stage's activations (B, F), flattened: what the linear head reads (feature matching,
         Q heads)."""
-        if self.pad:
-            lo = self.pad // 2
-            images = nn.functional.pad(images, (lo, self.pad - lo, lo, self.pad - lo), value=-1.0)
+        images = pad_to_plan(images, self.pad)
         return self.body(images).flatten(1)  # (B, F)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
