@@ -201,10 +201,51 @@ def test_latent_recon_mse_by_hand():
     assert encoder.training and generator.training  # modes restored
 
 
-def test_bigan_latent_recon_mse_uses_the_runs_nets_and_eval_latents():
+def test_bigan_latent_recon_mse_uses_the_runs_nets_and_eval_latents(tiny_mnist):
     run = bigan_run()
+    run.data_dir = str(tiny_mnist)
     a, b = PAIR_METRICS["latent_recon_mse"](run, 50), PAIR_METRICS["latent_recon_mse"](run, 50)
     assert a == b and a["latent_recon_mse"] > 0 and "|n:50|z:normal(16)|" in a["latent_recon_mse_signature"]
+    assert 0 <= a["recon_label_agreement"] <= 1
+    assert a["recon_label_agreement_signature"].startswith("recon_label_agreement|dataset:mnist|split:test|n:200|")
+
+
+class Flat(nn.Module):
+    """E: the image itself, flattened, as the latent (B, C*H*W)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+class Unflat(nn.Module):
+    """G: the latent back into an image (B, 1, 28, 28); `constant` makes every output that one image instead."""
+
+    def __init__(self, constant: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.constant = constant
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.constant is not None:
+            return self.constant.expand(len(z), -1, -1, -1)
+        return z.view(-1, 1, 28, 28)
+
+
+def test_recon_label_agreement_of_a_perfect_and_a_constant_reconstruction(tiny_mnist):
+    from seqgan.image.data import load_image_dataset, to_unit_range
+    from seqgan.image.pair_metrics import score_recon_label_agreement
+
+    test_images, test_labels = load_image_dataset("mnist", "test", str(tiny_mnist))  # 200 images
+    run = bigan_run()
+    run.data_dir = str(tiny_mnist)
+    predicted = run.extractor().predict(to_unit_range(test_images))  # the classifier on the images themselves
+    run.pair.encoder, run.pair.generator = Flat(), Unflat()  # G(E(x)) = x
+    perfect = score_recon_label_agreement(run)["recon_label_agreement"]
+    assert perfect == pytest.approx((predicted == test_labels).double().mean().item())
+    one = to_unit_range(test_images[:1])  # G(E(x)) = the first test image, whatever x is
+    run.pair.generator = Unflat(one)
+    constant = score_recon_label_agreement(run)["recon_label_agreement"]
+    assert constant == pytest.approx((test_labels == predicted[0]).double().mean().item())
+    assert constant < perfect
 
 
 # ---------------------------------------------------------------- what BiGAN's D sees

@@ -407,7 +407,28 @@ def test_the_study_table_carries_precision_and_recall_when_the_runs_have_them():
     header, rule = text.splitlines()[:2]
     assert header.count("|") == rule.count("|")
     without = table_markdown(summarise("mnist", {"ns": {1: run(10.0)}, "wgan-gp": {1: run(20.0)}}))
-    assert "precision" not in without
+    assert "precision" not in without and "own scores" not in without
+
+
+def test_the_study_table_carries_each_variants_own_scores_over_seeds():
+    from seqgan.image.study import summarise, table_markdown
+
+    def run(fid, **scores):
+        return {"fid": fid, "fid_curve": [[5, fid + 10], [10, fid]], "minutes": 2.0, **scores}
+
+    summary = summarise("mnist", {"bigan": {1: run(10.0, latent_recon_mse=0.8, recon_label_agreement=0.6),
+                                            2: run(12.0, latent_recon_mse=1.0, recon_label_agreement=0.7)},
+                                  "infogan": {1: run(20.0, code_accuracy=0.9), 2: run(22.0, code_accuracy=0.95)},
+                                  "ns": {1: run(30.0), 2: run(30.0)}})
+    bigan = summary["table"]["bigan"]
+    assert (bigan["latent_recon_mse_mean"], bigan["recon_label_agreement_mean"]) == pytest.approx((0.9, 0.65))
+    assert summary["table"]["infogan"]["code_accuracy_std"] == pytest.approx(statistics.stdev([0.9, 0.95]))
+    assert "code_accuracy_mean" not in summary["table"]["ns"]
+    text = table_markdown(summary)
+    assert "latent_recon_mse 0.900 ± 0.141; recon_label_agreement 0.650 ± 0.071 |" in text
+    assert "code_accuracy 0.925 ± 0.035 |" in text
+    header, rule, *rows = text.splitlines()
+    assert header.count("|") == rule.count("|") == rows[2].count("|")  # the NS row keeps an empty score cell
 
 
 # ---------------------------------------------------------------- bad input

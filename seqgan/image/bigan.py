@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from seqgan.core.losses import GANLoss
+from seqgan.image.data import to_unit_range
 from seqgan.image.image_pair import SavedParts, descend, frozen, latents, mixed_precision, real_batch, sample_images
 
 LEAK = 0.2
@@ -83,6 +84,27 @@ def latent_recon_mse(encoder: nn.Module, generator: nn.Module, z: torch.Tensor) 
     try:
         z_hat = encoder(generator(z).float()).float()  # (n, Z)
         return (z_hat - z).pow(2).mean().item()
+    finally:
+        encoder.train(modes[0])
+        generator.train(modes[1])
+
+
+@torch.no_grad()
+def reconstruct(encoder: nn.Module, generator: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """G(E(x)) (N, C, H, W) in [-1, 1] on the CPU, both nets in eval mode (G's output clamped, as when sampling).
+
+    Args:
+        encoder: E, images -> (B, Z).
+        generator: G, (B, Z) -> images.
+        images: uint8 (N, C, H, W) on the nets' device.
+        batch_size: images per forward pass.
+    """
+    modes = encoder.training, generator.training
+    encoder.eval()
+    generator.eval()
+    try:
+        return torch.cat([generator(encoder(to_unit_range(images[i:i + batch_size])).float()).float().clamp(-1, 1).cpu()
+                          for i in range(0, len(images), batch_size)])
     finally:
         encoder.train(modes[0])
         generator.train(modes[1])

@@ -1,5 +1,6 @@
 """The scores a variant computes of its own nets (a variant's `pair_metric`), logged beside FID: SSGAN's test
-accuracy and BiGAN's latent reconstruction error, each with its signature."""
+accuracy, and BiGAN's latent reconstruction error and (on a labelled dataset) how often G(E(x)) keeps x's class,
+each with its signature."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def score_test_accuracy(run: ImageRun, n: int) -> dict:
 
 
 def score_latent_recon_mse(run: ImageRun, n: int) -> dict:
-    """BiGAN: mean squared error of E(G(z)) against z on n evaluation latents, with its signature."""
+    """BiGAN: mean squared error of E(G(z)) against z on n evaluation latents, with its signature; on a labelled
+    dataset also `recon_label_agreement` (`score_recon_label_agreement`)."""
     from seqgan.image.bigan import latent_recon_mse
     from seqgan.image.image_pair import latents
 
@@ -37,7 +39,27 @@ def score_latent_recon_mse(run: ImageRun, n: int) -> dict:
     value = latent_recon_mse(run.pair.encoder, run.pair.generator, z)
     signature = (f"latent_recon_mse|n:{n}|z:normal({run.pair.latent_dim})|eval_seed:{eval_seed(run.config)}"
                  f"|eval_mode|ours:{VERSION}")
-    return {"latent_recon_mse": value, "latent_recon_mse_signature": signature}
+    scores = {"latent_recon_mse": value, "latent_recon_mse_signature": signature}
+    return {**scores, **score_recon_label_agreement(run)} if run.dataset is not None else scores
+
+
+def score_recon_label_agreement(run: ImageRun) -> dict:
+    """BiGAN: the share of the test split's images x whose reconstruction G(E(x)) the FID classifier assigns to
+    x's own label (chance 0.1 on MNIST): does E keep what the image shows, not only the prior's spread? With its
+    signature (the classifier's)."""
+    from seqgan.image.bigan import reconstruct
+    from seqgan.image.prepare import convert_float
+
+    images, labels = run.test_set()  # (N, C, H, W) in the training shape, (N,)
+    recon = reconstruct(run.pair.encoder, run.pair.generator, images)  # (N, C, H, W) in [-1, 1] on the CPU
+    if recon.shape[1:] != (1, 28, 28):  # the classifier reads MNIST-shaped images
+        recon = convert_float(recon, 28, 1)
+    extractor = run.extractor()
+    value = (extractor.predict(recon).cpu() == labels.cpu()).double().mean().item()
+    signature = (f"recon_label_agreement|dataset:{run.config.data.dataset}|split:test|n:{len(labels)}"
+                 f"|classifier:{extractor.name}|acc:{extractor.accuracy:.4f}|sha:{extractor.checksum[:8]}|eval_mode"
+                 f"|ours:{VERSION}")
+    return {"recon_label_agreement": value, "recon_label_agreement_signature": signature}
 
 
 # a variant's pair_metric -> scorer(run, n) -> {name: value, name_signature: ...}

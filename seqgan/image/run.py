@@ -126,10 +126,8 @@ class ImageRun:
                 as {precision, recall, precision_recall_signature} in the dict (the samples are read once).
         """
         from seqgan.image.fid_dataset import fid_of_samples, scores_of_samples
-        from seqgan.image.fid_extractor import load_or_train_extractor
 
-        if self._extractor is None:
-            self._extractor = load_or_train_extractor(self.dataset, self.data_dir, device=self.device)
+        self.extractor()
         fake = self.sample(n, torch.Generator().manual_seed(eval_seed(self.config)))  # (n, C, H, W)
         if fake.shape[1:] != (1, 28, 28):  # the extractor reads MNIST-shaped images
             fake = convert_float(fake, 28, 1)
@@ -148,6 +146,14 @@ class ImageRun:
 
         # the conditional pairs' sample(n) conditions image i on class (or code) i % K: balanced_labels(n)
         return fid, {**extra, **score_samples(metric, self._extractor, fake, self.pair.balanced_labels(n))}
+
+    def extractor(self):
+        """The dataset's FID classifier (seqgan.image.fid_extractor.CNNExtractor): loaded or trained once, then kept."""
+        from seqgan.image.fid_extractor import load_or_train_extractor
+
+        if self._extractor is None:
+            self._extractor = load_or_train_extractor(self.dataset, self.data_dir, device=self.device)
+        return self._extractor
 
     def evaluate(self, phase: str = "", epoch: int = 0) -> dict:
         """The in-training evaluation: FID of eval.num_samples samples and the variant's class metric of the same

@@ -21,6 +21,8 @@ from seqgan.image.config import ImageConfig, apply_image_overrides, image_config
 from seqgan.image.run import IMAGE, train_image
 from seqgan.image.variants import SURVEY_FID, VARIANTS
 
+# the scores a variant logs of itself beside FID (class metrics, SSGAN's and BiGAN's pair metrics)
+OWN_SCORES = ("class_accuracy", "code_accuracy", "test_accuracy", "latent_recon_mse", "recon_label_agreement")
 STILL_FALLING = 0.01  # a relative drop of the mean FID between the last two evaluations that says "not converged"
 NAMES = {"mm": "MM GAN", "ns": "NS GAN", "lsgan": "LSGAN", "wgan": "WGAN", "wgan-gp": "WGAN-GP", "dragan": "DRAGAN",
          "began": "BEGAN", "vae": "VAE", "hinge": "hinge GAN", "cgan": "CGAN", "acgan": "ACGAN", "infogan": "InfoGAN",
@@ -144,7 +146,9 @@ def summarise(dataset: str, results: dict[str, dict[int, dict]]) -> dict:
         table[loss] = {"fid_mean": fid_mean, "fid_std": fid_std,
                        "per_seed": {str(s): per_seed[s]["fid"] for s in per_seed}, "survey_fid": survey.get(loss),
                        **_curve_summary([per_seed[s] for s in per_seed])}
-        for key in ("precision", "recall"):  # in the runs' FID features (Kynkaanniemi et al.), when they have them
+        # precision and recall in the runs' FID features (Kynkaanniemi et al.) and a variant's own scores, when
+        # every seed has them
+        for key in ("precision", "recall", *OWN_SCORES):
             values = [per_seed[s][key] for s in per_seed if per_seed[s].get(key) is not None]
             if len(values) == len(per_seed):
                 table[loss][f"{key}_mean"], table[loss][f"{key}_std"] = mean_std(values)
@@ -166,9 +170,11 @@ def table_markdown(summary: dict) -> str:
     survey's FID and rank, the FID curve and minutes per run, per loss."""
     n = len(summary["seeds"])
     pr = any("precision_mean" in row for row in summary["table"].values())
+    own = any(f"{k}_mean" in row for row in summary["table"].values() for k in OWN_SCORES)
     lines = [f"| loss | FID (ours, mean ± std, {n} seed{'s' if n > 1 else ''}) | rank | "
-             + ("precision | recall | " if pr else "") + "Lucic et al. best FID | "
-             "their rank | FID during training (epoch: FID) | min/run |", "|---" * (9 if pr else 7) + "|"]
+             + ("precision | recall | " if pr else "") + ("own scores | " if own else "") + "Lucic et al. best FID | "
+             "their rank | FID during training (epoch: FID) | min/run |",
+             "|---" * (7 + 2 * pr + own) + "|"]
     for loss, row in summary["table"].items():
         theirs = "" if row["survey_fid"] is None else f"{row['survey_fid']}"
         their_rank = f"{row['survey_rank']:g}" if "survey_rank" in row else ""
@@ -179,8 +185,10 @@ def table_markdown(summary: dict) -> str:
         minutes = "" if row.get("minutes_mean") is None else f"{row['minutes_mean']:.1f}"
         quality = "".join(f"{row[k + '_mean']:.3f} ± {row[k + '_std']:.3f} | " if k + "_mean" in row else " | "
                           for k in ("precision", "recall")) if pr else ""
+        scores = "; ".join(f"{k} {row[k + '_mean']:.3f} ± {row[k + '_std']:.3f}" for k in OWN_SCORES
+                           if k + "_mean" in row)
         lines.append(f"| {NAMES.get(loss, loss)} | {row['fid_mean']:.2f} ± {row['fid_std']:.2f} | {row['rank']:g} | "
-                     f"{quality}{theirs} | {their_rank} | {during} | {minutes} |")
+                     f"{quality}{scores + ' | ' if own else ''}{theirs} | {their_rank} | {during} | {minutes} |")
     rho = summary["spearman_vs_survey"]
     lines.append("")
     lines.append(f"Rank agreement with the survey: Spearman rho = {rho:.2f} over {summary['n_compared']} losses."
