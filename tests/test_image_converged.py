@@ -234,6 +234,14 @@ def test_converged_preset_names_budget_and_evaluation(loss):
     assert gpu.name == f"mnist-{loss}-gpu-converged" and gpu.schedule.epochs == 60  # the GPU schedule stays
 
 
+@pytest.mark.parametrize("loss", ["began", "infogan"])
+def test_an_explicit_net_wins_over_the_converged_presets_net(loss):
+    assert CONVERGED[loss].model["net"] != "dcgan"  # the preset names its paper's nets
+    config = image_config("mnist", loss, net="dcgan", preset="converged")
+    assert config.model.net == "dcgan"
+    assert all(getattr(config.model, k) == v for k, v in CONVERGED[loss].model.items() if k != "net")
+
+
 def test_converged_mm_keeps_the_minimax_loss_and_slows_only_d():
     config = image_config("mnist", "mm", preset="converged")
     assert LOSSES[VARIANTS[config.train.loss].loss].g is minimax_g_loss

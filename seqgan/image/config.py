@@ -244,8 +244,9 @@ def image_config(dataset: str = "mnist", loss: str = "ns", scale: str = "cpu", n
     change = converged(loss) if check_preset(preset) == "converged" else None
     v = VARIANTS[loss] if change is None else replace(VARIANTS[loss], **change.variant)
     model, schedule, evaluation = SCALES[scale]
-    model = replace(model, d_batch_norm=v.d_batch_norm, **(change.model if change else {}),
-                    **({"net": net} if net else {}))
+    # an explicit --net wins over the preset's (BEGAN's and InfoGAN's converged rows name their papers' nets)
+    model = replace(model, d_batch_norm=v.d_batch_norm, **{**(change.model if change else {}),
+                                                           **({"net": net} if net else {})})
     train = ImageTrainConfig(loss=loss, optimizer=v.optimizer, g_lr=v.g_lr or v.lr, d_lr=v.lr, beta1=v.betas[0],
                              beta2=v.betas[1], n_critic=v.n_critic, penalty_weight=v.penalty_weight, clip=v.clip,
                              weight_decay=v.weight_decay, margin_scale=v.margin_scale, precision="auto",
