@@ -180,7 +180,7 @@ def test_feature_matching_loss_by_hand():
 
 
 def test_ssgan_feature_matching_step_is_the_loss_of_ds_features_and_trains_only_g():
-    pair = converged_run("ssgan").pair
+    pair = converged_run("ssgan", "train.feature_matching=true").pair  # the option; no preset uses it now
     assert pair.feature_matching
     gen = seed_everything(4)
     state = gen.get_state()
