@@ -201,9 +201,9 @@ def finish(run: Run, run_dir: Path) -> dict:
     g = run.pair.generator
     final = {**run.task.final(g, run.config), "method": run.config.adversarial.method, "seed": run.config.seed,
              "experiment": run.config.name}
-    atomic_write_json(run_dir / "metrics.json", final)
     samples = g.sample(FINAL_SAMPLES, torch.Generator(device=run.device).manual_seed(eval_seed(run.config)))
     atomic_write_text(run_dir / "samples.txt", "".join(line + "\n" for line in run.task.decode(samples)))
+    atomic_write_json(run_dir / "metrics.json", final)  # last: a run with metrics.json has all its final files
     return final
 
 
