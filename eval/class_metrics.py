@@ -67,6 +67,11 @@ METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
 }
 
 
+def classifier_signature(classifier) -> str:
+    """The part of a signature that names the classifier which read the images: name, test accuracy, checksum."""
+    return f"classifier:{classifier.name}|acc:{classifier.accuracy:.4f}|sha:{classifier.checksum[:8]}"
+
+
 def score_samples(metric: str, classifier, images: torch.Tensor, conditioned: torch.Tensor) -> dict:
     """{metric: value, metric_signature: ...} of generated images read by a classifier.
 
@@ -78,6 +83,6 @@ def score_samples(metric: str, classifier, images: torch.Tensor, conditioned: to
     """
 
     value = METRICS[metric](conditioned, classifier.predict(images))
-    signature = (f"{metric}|classifier:{classifier.name}|acc:{classifier.accuracy:.4f}|sha:{classifier.checksum[:8]}"
-                 f"|n:{len(images)}|values:{int(conditioned.max()) + 1}|balanced|ours:{VERSION}")
+    signature = (f"{metric}|{classifier_signature(classifier)}|n:{len(images)}|values:{int(conditioned.max()) + 1}"
+                 f"|balanced|ours:{VERSION}")
     return {metric: value, f"{metric}_signature": signature}

@@ -14,6 +14,9 @@ size, F D's image features.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -68,6 +71,19 @@ class JointDiscriminator(nn.Module):
         return self.joint(torch.cat([features, z_features], 1)).squeeze(1)  # (B,)
 
 
+@contextlib.contextmanager
+def eval_mode(*nets: nn.Module) -> Iterator[None]:
+    """The nets in eval mode inside the block, each back in its own mode after it (the scores read E and G so)."""
+    modes = [net.training for net in nets]
+    for net in nets:
+        net.eval()
+    try:
+        yield
+    finally:
+        for net, mode in zip(nets, modes):
+            net.train(mode)
+
+
 @torch.no_grad()
 def latent_recon_mse(encoder: nn.Module, generator: nn.Module, z: torch.Tensor) -> float:
     """Mean squared error of E(G(z)) against z, over images and latent dimensions, both nets in eval mode: how
@@ -78,15 +94,9 @@ def latent_recon_mse(encoder: nn.Module, generator: nn.Module, z: torch.Tensor) 
         generator: G, (B, Z) -> images.
         z: (n, Z) latents on the nets' device.
     """
-    modes = encoder.training, generator.training
-    encoder.eval()
-    generator.eval()
-    try:
+    with eval_mode(encoder, generator):
         z_hat = encoder(generator(z).float()).float()  # (n, Z)
         return (z_hat - z).pow(2).mean().item()
-    finally:
-        encoder.train(modes[0])
-        generator.train(modes[1])
 
 
 @torch.no_grad()
@@ -99,15 +109,9 @@ def reconstruct(encoder: nn.Module, generator: nn.Module, images: torch.Tensor, 
         images: uint8 (N, C, H, W) on the nets' device.
         batch_size: images per forward pass.
     """
-    modes = encoder.training, generator.training
-    encoder.eval()
-    generator.eval()
-    try:
+    with eval_mode(encoder, generator):
         return torch.cat([generator(encoder(to_unit_range(images[i:i + batch_size])).float()).float().clamp(-1, 1).cpu()
                           for i in range(0, len(images), batch_size)])
-    finally:
-        encoder.train(modes[0])
-        generator.train(modes[1])
 
 
 class BiGANPair(SavedParts):

@@ -47,18 +47,16 @@ def score_recon_label_agreement(run: ImageRun) -> dict:
     """BiGAN: the share of the test split's images x whose reconstruction G(E(x)) the FID classifier assigns to
     x's own label (chance 0.1 on MNIST): does E keep what the image shows, not only the prior's spread? With its
     signature (the classifier's)."""
+    from eval.class_metrics import classifier_signature
     from seqgan.image.bigan import reconstruct
-    from seqgan.image.prepare import convert_float
+    from seqgan.image.run import classifier_shaped
 
     images, labels = run.test_set()  # (N, C, H, W) in the training shape, (N,)
     recon = reconstruct(run.pair.encoder, run.pair.generator, images)  # (N, C, H, W) in [-1, 1] on the CPU
-    if recon.shape[1:] != (1, 28, 28):  # the classifier reads MNIST-shaped images
-        recon = convert_float(recon, 28, 1)
     extractor = run.extractor()
-    value = (extractor.predict(recon).cpu() == labels.cpu()).double().mean().item()
+    value = (extractor.predict(classifier_shaped(recon)).cpu() == labels.cpu()).double().mean().item()
     signature = (f"recon_label_agreement|dataset:{run.config.data.dataset}|split:test|n:{len(labels)}"
-                 f"|classifier:{extractor.name}|acc:{extractor.accuracy:.4f}|sha:{extractor.checksum[:8]}|eval_mode"
-                 f"|ours:{VERSION}")
+                 f"|{classifier_signature(extractor)}|eval_mode|ours:{VERSION}")
     return {"recon_label_agreement": value, "recon_label_agreement_signature": signature}
 
 

@@ -52,6 +52,12 @@ GRID_PER_CLASS = 10  # samples.png of a conditional variant: K rows of this many
 DEFAULT_IMAGE_SHAPE = (1, 28, 28)  # of a run whose config.json predates its image_shape entry
 
 
+def classifier_shaped(images: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] as the FID classifier reads them, (N, 1, 28, 28): resized and made grey
+    when they are not so already."""
+    return images if images.shape[1:] == (1, 28, 28) else convert_float(images, 28, 1)
+
+
 @dataclass
 class ImageRun:
     """A built image run: config, the pair, where it runs, and what its samples look like."""
@@ -127,25 +133,24 @@ class ImageRun:
         """
         from seqgan.image.fid_dataset import fid_of_samples, scores_of_samples
 
-        self.extractor()
+        extractor = self.extractor()
         fake = self.sample(n, torch.Generator().manual_seed(eval_seed(self.config)))  # (n, C, H, W)
-        if fake.shape[1:] != (1, 28, 28):  # the extractor reads MNIST-shaped images
-            fake = convert_float(fake, 28, 1)
+        fake = classifier_shaped(fake)  # (n, 1, 28, 28)
         e = self.config.eval
         extra: dict = {}
         if precision_recall and n > e.pr_k:  # k-NN radii need more than k samples
             fid, pr = scores_of_samples(fake, self.dataset, self.data_dir, n_real=e.n_real,
-                                        extractor=self._extractor, k=e.pr_k)
+                                        extractor=extractor, k=e.pr_k)
             extra = pr.to_dict()
         else:
-            fid = fid_of_samples(fake, self.dataset, self.data_dir, n_real=e.n_real, extractor=self._extractor)
+            fid = fid_of_samples(fake, self.dataset, self.data_dir, n_real=e.n_real, extractor=extractor)
         metric = VARIANTS[self.config.train.loss].class_metric
         if not metric:
             return fid, extra
         from eval.class_metrics import score_samples
 
         # the conditional pairs' sample(n) conditions image i on class (or code) i % K: balanced_labels(n)
-        return fid, {**extra, **score_samples(metric, self._extractor, fake, self.pair.balanced_labels(n))}
+        return fid, {**extra, **score_samples(metric, extractor, fake, self.pair.balanced_labels(n))}
 
     def extractor(self):
         """The dataset's FID classifier (seqgan.image.fid_extractor.CNNExtractor): loaded or trained once, then kept."""
